@@ -1,0 +1,49 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both bootstrap what they need.
+SHELL := /bin/bash
+export MUJOCO_GL ?= egl
+export PYOPENGL_PLATFORM ?= egl
+export UV_PYTHON_DOWNLOADS ?= never
+export PATH := $(HOME)/.local/bin:$(PATH)
+APT_PACKAGES := libegl1 libgl1-mesa-dri libegl-mesa0
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+RUN := uv run --locked --all-extras
+
+.PHONY: bootstrap uv system-deps sync demo test lint typecheck pytest bench clean
+
+bootstrap: uv system-deps sync
+
+uv:
+	@command -v uv >/dev/null 2>&1 || { echo "[honed] installing uv"; python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv; }
+
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "[honed] installing Debian packages for headless EGL rendering: $$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+sync:
+	@uv sync --locked --all-extras --quiet
+
+demo: bootstrap
+	$(RUN) honed-sim demo
+
+lint:
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+# mypy sees the repository root as the package `honed` through a symlink (the import name has no folder).
+typecheck:
+	@mkdir -p .typecheck && ln -sfn .. .typecheck/honed
+	MYPYPATH=.typecheck $(RUN) mypy -p honed
+
+pytest:
+	$(RUN) pytest -q
+
+test: bootstrap lint typecheck pytest
+
+bench: bootstrap
+	$(RUN) honed-bench sim
+
+clean:
+	rm -rf outputs .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,1 @@
+"""honed: robot learning for VLA policies on low-cost serial-servo arms."""
