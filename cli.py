@@ -94,7 +94,9 @@ def load_config(prog: str, verbs: dict[str, Verb], verb: str, overrides: Sequenc
     name = f"{prog}_{verb}"
     if preset is not None:
         if preset not in spec.presets:
-            raise SystemExit(f"honed-{prog} {verb}: unknown preset {preset!r}; presets: {', '.join(spec.presets)}")
+            raise SystemExit(
+                f"honed-{prog} {verb}: unknown preset {preset!r}; presets: {', '.join(spec.presets)}"
+            )
         name = f"{name}_{preset}"
     try:
         with initialize(version_base=None, config_path=None):

@@ -106,7 +106,9 @@ class Features(Mapping[str, Feature]):
                     unit=spec.get("unit"),
                 )
             except (KeyError, TypeError, ValueError) as e:
-                raise ValueError(f"feature {key!r} is malformed ({e}); expected shape, dtype[, names, unit]") from e
+                raise ValueError(
+                    f"feature {key!r} is malformed ({e}); expected shape, dtype[, names, unit]"
+                ) from e
         return cls(items)
 
     def mismatches(self, other: Features, keys: list[str] | None = None) -> list[str]:
@@ -129,7 +131,9 @@ class Features(Mapping[str, Feature]):
                 raise ValueError(f"{where}: missing field {key!r}")
             if feat.dtype == "string":
                 if not isinstance(frame[key], str):
-                    raise ValueError(f"{where}: field {key!r} must be a string, got {type(frame[key]).__name__}")
+                    raise ValueError(
+                        f"{where}: field {key!r} must be a string, got {type(frame[key]).__name__}"
+                    )
                 continue
             value = np.asarray(frame[key])
             if value.shape != feat.shape:
