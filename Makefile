@@ -25,6 +25,7 @@ system-deps:
 sync:
 	@uv sync --locked --all-extras --quiet
 
+# Every stage, end to end, on the MuJoCo twin (CPU). Outputs land in outputs/demo/.
 demo: bootstrap
 	$(RUN) honed-sim demo
 

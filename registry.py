@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, TypeVar
-
-T = TypeVar("T")
 
 
 class UnknownNameError(ValueError):
     """A name that is not registered; the message lists the valid ones."""
 
 
-class Registry(Generic[T]):
+class Registry[T]:
     """Maps names to objects (classes or factories) of one kind."""
 
     def __init__(self, kind: str):
