@@ -1,0 +1,30 @@
+"""The SO-101 MuJoCo twin: scene, tasks, single and batched envs, backends, experts, evaluation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from honed.sim.config import RandomizationConfig, SimConfig
+
+
+def make_env(task: str = "pick_cube", **options: Any) -> Any:
+    """A single Gymnasium env of ``task``; options are SimConfig fields (cameras=("front",), ...)."""
+    from honed.sim.env import TwinEnv
+
+    return TwinEnv(SimConfig(task=task), **options)
+
+
+def make_batched_env(
+    task: str = "pick_cube", num_envs: int = 1, backend: str = "mujoco", seed: int = 0, **options: Any
+) -> Any:
+    """A batched env of ``num_envs`` worlds on ``backend`` (mujoco, warp, maniskill)."""
+    from honed.sim.batched import BatchedEnv
+
+    cfg = SimConfig(task=task)
+    backend_options = {k: options.pop(k) for k in list(options) if not hasattr(cfg, k)}
+    for key, value in options.items():
+        setattr(cfg, key, value)
+    return BatchedEnv(cfg, num_envs=num_envs, backend=backend, seed=seed, **backend_options)
+
+
+__all__ = ["RandomizationConfig", "SimConfig", "make_batched_env", "make_env"]

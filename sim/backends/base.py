@@ -1,0 +1,54 @@
+"""The physics seam: N worlds of one model stepped together. Backends differ only behind it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import mujoco
+import numpy as np
+from honed.registry import Registry
+from honed.sim.tasks.base import BatchView
+
+BACKENDS: Registry[Any] = Registry("backend")
+
+
+class PhysicsBackend(ABC):
+    """Holds N worlds; sets their states, steps them with held controls, exposes numpy views."""
+
+    def __init__(self, model: mujoco.MjModel, num_envs: int, substeps: int):
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be at least 1, got {num_envs}")
+        self.model = model
+        self.num_envs = num_envs
+        self.substeps = substeps
+        self._scratch = mujoco.MjData(model)
+
+    @abstractmethod
+    def set_state(
+        self, ids: np.ndarray, qpos: np.ndarray, mocap_pos: np.ndarray, mocap_quat: np.ndarray
+    ) -> None:
+        """Put worlds ``ids`` at rest in the given state: qpos (k, nq), mocap (k, nmocap, 3|4)."""
+
+    @abstractmethod
+    def step(self, ctrl: np.ndarray) -> None:
+        """Hold ``ctrl`` (N, nu) for ``substeps`` physics steps in every world."""
+
+    @abstractmethod
+    def arrays(self) -> dict[str, np.ndarray]:
+        """qpos, qvel, xpos, xquat, site_xpos, site_xmat, mocap_pos, mocap_quat, each (N, ...)."""
+
+    def view(self, instruction: np.ndarray) -> BatchView:
+        return BatchView(**self.arrays(), instruction=instruction)
+
+    def world(self, i: int) -> mujoco.MjData:
+        """An MjData holding world i's current state (for rendering); backends may return a live one."""
+        a = self.arrays()
+        d = self._scratch
+        d.qpos[:], d.qvel[:] = a["qpos"][i], a["qvel"][i]
+        d.mocap_pos[:], d.mocap_quat[:] = a["mocap_pos"][i], a["mocap_quat"][i]
+        mujoco.mj_forward(self.model, d)
+        return d
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release threads or devices; default: nothing held."""

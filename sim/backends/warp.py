@@ -1,0 +1,1 @@
+"""``warp`` backend placeholder; replaced by the MuJoCo Warp implementation."""

@@ -1,0 +1,89 @@
+"""The batched twin: the single env's spaces as torch tensors ``[num_envs, ...]`` with auto-reset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from honed.features import TASK
+from honed.sim.config import SimConfig
+from honed.sim.core import TwinCore
+
+
+def to_torch(obs: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {
+        k: v if k == TASK else torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in obs.items()
+    }
+
+
+class BatchedEnv:
+    """N worlds of one task on a chosen backend. World i is seeded ``seed + i``.
+
+    ``step`` returns (obs, reward, terminated, truncated, info); finished worlds are reset in the same
+    call, so ``obs`` holds their first observation of the next episode, and ``info`` carries
+    ``success``, ``episode_return`` and ``episode_length`` of the episode that just ended.
+    """
+
+    def __init__(
+        self,
+        cfg: SimConfig | None = None,
+        num_envs: int = 1,
+        backend: str = "mujoco",
+        seed: int = 0,
+        device: str = "cpu",
+        **backend_options: Any,
+    ):
+        self.cfg = cfg or SimConfig()
+        self.core = TwinCore(self.cfg, num_envs, backend, **backend_options)
+        self.num_envs = num_envs
+        self.features = self.core.features
+        self.device = torch.device(device)
+        self.seed = seed
+        self.steps = np.zeros(num_envs, dtype=np.int64)
+        self.returns = np.zeros(num_envs)
+
+    def reset(self, seed: int | None = None) -> dict[str, Any]:
+        if seed is not None:
+            self.seed = seed
+        self.core.seed([self.seed + i for i in range(self.num_envs)])
+        self.core.reset_worlds(np.arange(self.num_envs))
+        self.steps[:] = 0
+        self.returns[:] = 0
+        return to_torch(self.core.observe(), self.device)
+
+    def step(
+        self, actions: torch.Tensor | np.ndarray
+    ) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        if isinstance(actions, torch.Tensor):
+            actions = actions.detach().cpu().numpy()
+        out = self.core.step(actions)  # validates shape and finiteness per env
+        self.steps += 1
+        self.returns += out["reward"]
+        terminated = out["success"] & self.cfg.terminate_on_success
+        truncated = (self.steps >= self.core.max_steps) & ~terminated
+        done = terminated | truncated
+        info: dict[str, Any] = {
+            "success": torch.from_numpy(out["success"].copy()),
+            "action_clipped": torch.from_numpy(out["action_clipped"]),
+            "episode_return": torch.from_numpy(np.where(done, self.returns, 0.0)),
+            "episode_length": torch.from_numpy(np.where(done, self.steps, 0)),
+            "done": torch.from_numpy(done.copy()),
+        }
+        if done.any():
+            ids = np.flatnonzero(done)
+            self.core.reset_worlds(ids)
+            self.steps[ids] = 0
+            self.returns[ids] = 0
+        obs = to_torch(self.core.observe(), self.device)
+        dev = self.device
+        return (
+            obs,
+            torch.from_numpy(out["reward"].astype(np.float32)).to(dev),
+            torch.from_numpy(terminated).to(dev),
+            torch.from_numpy(truncated).to(dev),
+            info,
+        )
+
+    def close(self) -> None:
+        self.core.close()

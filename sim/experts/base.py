@@ -1,0 +1,75 @@
+"""Scripted experts: per-task controllers that act from the twin's observation (state + privileged).
+
+Each expert is registered under its task's name, has more than one strategy (so demonstrations are
+multimodal) and takes Gaussian action noise. They plan in Cartesian space and map to joints with
+``honed.sim.ik.JacobianIK``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+from honed.features import PRIVILEGED, STATE
+from honed.registry import Registry
+from honed.sim.config import SimConfig
+from honed.sim.core import build_world
+from honed.sim.ik import JacobianIK
+from honed.sim.tasks.base import Task
+
+EXPERTS: Registry[type[Expert]] = Registry("expert")
+
+
+class Expert(ABC):
+    """One episode at a time: ``reset(obs)`` then ``act(obs)`` every control step."""
+
+    strategies: tuple[str, ...] = ("default",)
+
+    def __init__(
+        self,
+        task: Task,
+        rng: np.random.Generator,
+        noise: float = 0.0,
+        strategy: str | None = None,
+        control_hz: float = 30.0,
+    ):
+        if strategy is not None and strategy not in self.strategies:
+            raise ValueError(f"strategy {strategy!r} is not one of {', '.join(self.strategies)}")
+        self.task = task
+        self.model = task.model
+        self.ik = JacobianIK(task.model)
+        self.rng = rng
+        self.noise = noise
+        self.fixed_strategy = strategy
+        self.control_hz = control_hz
+        self.strategy = strategy or self.strategies[0]
+
+    def reset(self, obs: dict[str, Any]) -> None:
+        """Start an episode; picks a strategy at random unless one was fixed."""
+        self.strategy = self.fixed_strategy or str(self.rng.choice(self.strategies))
+        self.begin(obs)
+
+    def act(self, obs: dict[str, Any]) -> np.ndarray:
+        """(6,) absolute joint targets (rad) with the configured noise."""
+        action = self.plan(np.asarray(obs[STATE], np.float64), np.asarray(obs[PRIVILEGED], np.float64), obs)
+        if self.noise > 0:
+            action = action + self.rng.normal(0.0, self.noise, size=action.shape)
+        return np.clip(action, self.model.actuator_ctrlrange[:, 0], self.model.actuator_ctrlrange[:, 1])
+
+    @abstractmethod
+    def begin(self, obs: dict[str, Any]) -> None:
+        """Episode start: plan from the first observation."""
+
+    @abstractmethod
+    def plan(self, state: np.ndarray, privileged: np.ndarray, obs: dict[str, Any]) -> np.ndarray:
+        """The noiseless (6,) joint targets for this step."""
+
+
+def make_expert(
+    task: str, seed: int = 0, noise: float = 0.0, strategy: str | None = None, **sim: Any
+) -> Expert:
+    """An expert for ``task`` with its own copy of the twin's kinematics."""
+    cfg = SimConfig(task=task, **sim)
+    _, bound_task, _ = build_world(cfg)
+    return EXPERTS.get(task)(bound_task, np.random.default_rng(seed), noise, strategy, cfg.control_hz)
