@@ -18,13 +18,14 @@ def make_batched_env(
     task: str = "pick_cube", num_envs: int = 1, backend: str = "mujoco", seed: int = 0, **options: Any
 ) -> Any:
     """A batched env of ``num_envs`` worlds on ``backend`` (mujoco, warp, maniskill)."""
-    from honed.sim.batched import BatchedEnv
+    from honed.sim.batched import BATCHED_ENVS
 
+    factory = BATCHED_ENVS.get(backend)
     cfg = SimConfig(task=task)
     backend_options = {k: options.pop(k) for k in list(options) if not hasattr(cfg, k)}
     for key, value in options.items():
         setattr(cfg, key, value)
-    return BatchedEnv(cfg, num_envs=num_envs, backend=backend, seed=seed, **backend_options)
+    return factory(cfg, num_envs=num_envs, seed=seed, **backend_options)
 
 
 __all__ = ["RandomizationConfig", "SimConfig", "make_batched_env", "make_env"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
 from honed.features import TASK
+from honed.registry import Registry
 from honed.sim.config import SimConfig
 from honed.sim.core import TwinCore
 
@@ -87,3 +89,16 @@ class BatchedEnv:
 
     def close(self) -> None:
         self.core.close()
+
+
+BATCHED_ENVS: Registry[Any] = Registry("backend")
+"""backend name -> factory(cfg, num_envs=, seed=, device=, **options) of a batched env."""
+for _name in ("mujoco", "warp"):
+    BATCHED_ENVS.register(_name)(partial(BatchedEnv, backend=_name))
+
+
+@BATCHED_ENVS.register("maniskill")
+def _maniskill(cfg: SimConfig | None = None, **kwargs: Any) -> Any:
+    from honed.sim.maniskill import ManiSkillBatchedEnv
+
+    return ManiSkillBatchedEnv(cfg, **kwargs)

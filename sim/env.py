@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from typing import Any
 
 import gymnasium as gym
@@ -9,6 +10,7 @@ import numpy as np
 from honed.features import TASK, Features
 from honed.sim.config import SimConfig
 from honed.sim.core import TwinCore
+from honed.sim.render import BatchRenderer
 
 
 def observation_space(features: Features, skip: tuple[str, ...] = ("action",)) -> gym.spaces.Dict:
@@ -17,7 +19,7 @@ def observation_space(features: Features, skip: tuple[str, ...] = ("action",)) -
         if key in skip:
             continue
         if feat.dtype == "string":
-            spaces[key] = gym.spaces.Text(max_length=256)
+            spaces[key] = gym.spaces.Text(max_length=256, charset=string.printable)
         elif feat.is_image:
             spaces[key] = gym.spaces.Box(0, 255, feat.shape, np.uint8)
         else:
@@ -46,7 +48,7 @@ class TwinEnv(gym.Env):
         self.metadata = {**self.metadata, "render_fps": cfg.control_hz}
         self._steps = 0
         self._return = 0.0
-        self._video = None
+        self._video: BatchRenderer | None = None
 
     @property
     def model(self) -> Any:
@@ -84,8 +86,6 @@ class TwinEnv(gym.Env):
 
     def render(self) -> np.ndarray:
         if self._video is None:
-            from honed.sim.render import BatchRenderer
-
             self._video = BatchRenderer(self.core.model, ("front",), 240, 320)
         return self._video.render(self.data, "front")
 

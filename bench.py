@@ -1,0 +1,49 @@
+"""``honed-bench <name>``: benchmarks of every part. Each prints one JSON object as its last line."""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+from pathlib import Path
+from typing import Any
+
+from honed.cli import Verb, run
+
+BENCHES: dict[str, Verb] = {}
+"""name -> Verb; each area's bench module adds itself in ``_load``."""
+
+DOCS = Path(__file__).resolve().parent / "docs" / "benchmarks.md"
+
+
+def machine() -> str:
+    import os
+
+    return f"{platform.machine()} CPU, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def emit(result: dict[str, Any]) -> dict[str, Any]:
+    """Print the result as the last line of output."""
+    print(json.dumps(result, sort_keys=False))
+    return result
+
+
+def record_in_docs(name: str, command: str, table: str, path: Path = DOCS) -> None:
+    """Replace (or append) the ``name`` section of docs/benchmarks.md with the command and a table."""
+    begin, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    body = f"{begin}\nCommand: `{command}` on {machine()}.\n\n{table}\n{end}"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    text = pattern.sub(lambda _: body, text) if pattern.search(text) else text.rstrip() + "\n\n" + body + "\n"
+    path.write_text(text)
+
+
+def _load() -> None:
+    from honed.sim.bench_sim import VERB as sim_verb
+
+    BENCHES.setdefault("sim", sim_verb)
+
+
+def main() -> None:
+    _load()
+    run("bench", BENCHES)
