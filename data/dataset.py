@@ -1,0 +1,121 @@
+"""The training dataset over an episode store: windows of observation history and future action chunks.
+
+Sample ``i`` is frame ``t`` of some episode. It holds the observations of frames ``t-n_obs+1 .. t`` and
+the actions of frames ``t .. t+horizon-1``; indices outside the episode repeat its edge frame, and
+``action_is_pad`` marks the repeated actions. Values are raw (policies normalise with ``.stats``).
+
+Collated by the default PyTorch collate to ``observation.state`` (B, n_obs, S), ``observation.images.<cam>``
+(B, n_obs, H, W, 3) uint8, ``action`` (B, horizon, A), ``action_is_pad`` (B, horizon), ``task`` list[str].
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from honed.data.stats import Stats, load_or_compute_stats
+from honed.data.store import Episode, EpisodeStore
+from honed.features import ACTION, IMAGE_PREFIX, Features
+from torch.utils.data import DataLoader, Dataset
+
+
+class EpisodeDataset(Dataset[dict[str, Any]]):
+    """Random access to (observation window, action chunk) samples of a store's committed episodes."""
+
+    def __init__(
+        self,
+        store: str | Path | EpisodeStore,
+        n_obs_steps: int = 2,
+        horizon: int = 16,
+        episodes: list[int] | None = None,
+        cameras: list[str] | None = None,
+        stats: Stats | None = None,
+    ):
+        self.store = store if isinstance(store, EpisodeStore) else EpisodeStore.open(store)
+        if n_obs_steps < 1 or horizon < 1:
+            raise ValueError(f"n_obs_steps ({n_obs_steps}) and horizon ({horizon}) must be at least 1")
+        self.n_obs_steps, self.horizon = n_obs_steps, horizon
+        self.episode_ids = list(range(self.store.num_episodes)) if episodes is None else list(episodes)
+        if not self.episode_ids:
+            raise ValueError(f"{self.store.root}: no episodes to train on")
+        self.features = self._select_features(cameras)
+        self.image_keys = [k for k in self.features if k.startswith(IMAGE_PREFIX)]
+        self.obs_keys = [k for k in self.store.info.numeric_keys if k != ACTION]
+        self.stats = stats if stats is not None else load_or_compute_stats(self.store)
+        entries = [self.store.index.episodes[e] for e in self.episode_ids]
+        self.lengths = np.array([e.length for e in entries])
+        self.starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
+        self.tasks = [e.task for e in entries]
+        self.numeric = self._load_numeric()
+        self._episodes: dict[int, Episode] = {}
+
+    def _select_features(self, cameras: list[str] | None) -> Features:
+        feats = self.store.features
+        if cameras is not None:
+            unknown = set(cameras) - set(feats.cameras)
+            if unknown:
+                raise ValueError(f"cameras {sorted(unknown)} are not in the store; it has {feats.cameras}")
+            keep = [k for k in feats if not k.startswith(IMAGE_PREFIX) or k[len(IMAGE_PREFIX) :] in cameras]
+            return feats.select(keep)
+        return feats
+
+    def _load_numeric(self) -> dict[str, np.ndarray]:
+        """Every numeric feature of the selected episodes, concatenated in memory (small next to images)."""
+        columns: dict[str, list[np.ndarray]] = {k: [] for k in [*self.obs_keys, ACTION]}
+        for e in self.episode_ids:
+            episode = self.store.episode(e)
+            for key in columns:
+                columns[key].append(episode.array(key))
+        return {k: np.concatenate(v) for k, v in columns.items()}
+
+    def __len__(self) -> int:
+        return int(self.lengths.sum())
+
+    def locate(self, i: int) -> tuple[int, int]:
+        """(position in ``episode_ids``, frame) of sample ``i``."""
+        if not 0 <= i < len(self):
+            raise IndexError(f"sample {i} out of range 0..{len(self) - 1}")
+        pos = int(np.searchsorted(self.starts, i, side="right") - 1)
+        return pos, i - int(self.starts[pos])
+
+    def _episode(self, pos: int) -> Episode:
+        if pos not in self._episodes:
+            self._episodes[pos] = self.store.episode(self.episode_ids[pos])
+        return self._episodes[pos]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        pos, t = self.locate(i)
+        last, base = int(self.lengths[pos]) - 1, int(self.starts[pos])
+        obs_idx = np.clip(np.arange(t - self.n_obs_steps + 1, t + 1), 0, last)  # (n_obs,)
+        act_raw = np.arange(t, t + self.horizon)  # (H,)
+        sample: dict[str, Any] = {k: torch.from_numpy(self.numeric[k][base + obs_idx]) for k in self.obs_keys}
+        sample[ACTION] = torch.from_numpy(self.numeric[ACTION][base + np.minimum(act_raw, last)])  # (H, A)
+        sample["action_is_pad"] = torch.from_numpy(act_raw > last)  # (H,)
+        episode = self._episode(pos)
+        for key in self.image_keys:
+            decoded = {int(j): episode.frame(key, int(j)) for j in np.unique(obs_idx)}
+            sample[key] = torch.from_numpy(np.stack([decoded[int(j)] for j in obs_idx]))  # (n_obs, H, W, 3)
+        sample["task"] = self.tasks[pos]
+        return sample
+
+
+def _init_worker(_: int) -> None:
+    torch.set_num_threads(1)
+
+
+def make_loader(
+    dataset: EpisodeDataset, batch_size: int = 32, num_workers: int = 2, shuffle: bool = True, seed: int = 0
+) -> DataLoader[dict[str, Any]]:
+    """A DataLoader with the settings that suit this dataset (persistent workers, one thread each)."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        worker_init_fn=_init_worker,
+        generator=torch.Generator().manual_seed(seed),
+        drop_last=False,
+    )

@@ -1,0 +1,115 @@
+"""Durable file-system steps the episode store builds its commit on: fsync, atomic replace, writer lock."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import socket
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+
+class StoreLockedError(RuntimeError):
+    """Another live process holds the store's writer lock."""
+
+
+class StoreWriteError(OSError):
+    """Writing to the store failed (disk full, permissions, I/O error); the message names path and cause."""
+
+
+def fsync_path(path: Path) -> None:
+    """Flush one file or directory to stable storage."""
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(root: Path) -> None:
+    """Flush every file and directory under ``root`` (files first, then their directories, then root)."""
+    for dirpath, _dirnames, filenames in os.walk(root, topdown=False):
+        for name in filenames:
+            fsync_path(Path(dirpath) / name)
+        fsync_path(Path(dirpath))
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Write JSON so that readers see the old or the new content, never a torn file, even after power loss."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    payload = json.dumps(data, indent=1, sort_keys=True).encode()
+    try:
+        with open(tmp, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        fsync_path(path.parent)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise as_store_error(e, path) from e
+
+
+def durable_rename(src: Path, dst: Path) -> None:
+    """Rename ``src`` to ``dst`` (same file system) and flush both parent directories."""
+    os.rename(src, dst)
+    fsync_path(dst.parent)
+    if src.parent != dst.parent:
+        fsync_path(src.parent)
+
+
+def as_store_error(e: OSError, path: Path) -> StoreWriteError:
+    """Wrap an OSError with a message that names the path and the cause (disk full gets its own words)."""
+    if isinstance(e, StoreWriteError):
+        return e
+    cause = "disk full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else (e.strerror or type(e).__name__)
+    return StoreWriteError(e.errno or 0, f"{cause} while writing {path} ({e})")
+
+
+class WriterLock:
+    """An exclusive ``flock`` on ``<store>/.lock``: the kernel drops it when the holder dies (even ``kill -9``).
+
+    The lock file holds the holder's pid and host so that a refusal can say who is writing.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = self.path.read_text().strip() or "an unknown process"
+            os.close(fd)
+            raise StoreLockedError(
+                f"{self.path.parent} is being written by {holder}; one writer at a time: "
+                "wait for it to finish or stop it (its lock is released the moment it exits)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self) -> WriterLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()

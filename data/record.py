@@ -1,0 +1,219 @@
+"""The recording loop: read the robot, read the teleoperator, write the action, append the frame.
+
+It runs at a fixed rate (ticks it could not keep are counted as dropped frames), keeps a live
+progress line, and reacts to operator events (save, re-record, stop). Between episodes a reset period
+lets the operator (or the twin) put the scene back. Any fault during an episode (a camera that stops
+delivering, a full disk, a robot error) discards that episode, keeps every committed one, and ends
+recording with an error that names the cause.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from honed.data.fsutil import StoreWriteError
+from honed.data.layout import StoreInfo
+from honed.data.store import EpisodeStore
+from honed.data.writer import EpisodeWriter
+from honed.features import ACTION, TASK, Features
+from honed.hardware.robot import Robot, RobotError
+from honed.hardware.teleop import Teleoperator, TeleopEvents
+from tqdm import tqdm
+
+
+class RecordError(RuntimeError):
+    """Recording ended on a fault; the message names the cause and what was kept."""
+
+
+def store_features(robot_features: Features) -> Features:
+    """What a store of this robot holds per frame: its observations and its action (strings excluded)."""
+    return Features({k: f for k, f in robot_features.items() if f.dtype != "string"})
+
+
+@dataclass
+class Pacer:
+    """Fixed-rate ticks; a tick whose deadline has already passed by a whole period is dropped."""
+
+    fps: int
+    realtime: bool = True
+    clock: Callable[[], float] = time.perf_counter
+    sleep: Callable[[float], None] = time.sleep
+    dropped: int = 0
+    _next: float = field(default=0.0, init=False)
+    _started: float = field(default=0.0, init=False)
+    _ticks: int = field(default=0, init=False)
+
+    def start(self) -> None:
+        self._started = self._next = self.clock()
+        self._ticks, self.dropped = 0, 0
+
+    def wait(self) -> None:
+        """Block until the next tick (immediately when not real-time)."""
+        self._ticks += 1
+        if not self.realtime:
+            return
+        period = 1.0 / self.fps
+        self._next += period
+        late = self.clock() - self._next
+        if late >= period:
+            missed = int(late // period)
+            self.dropped += missed
+            self._next += missed * period
+        delay = self._next - self.clock()
+        if delay > 0:
+            self.sleep(delay)
+
+    @property
+    def rate_hz(self) -> float:
+        elapsed = self.clock() - self._started
+        return self._ticks / elapsed if elapsed > 0 else 0.0
+
+
+@dataclass
+class EpisodeResult:
+    outcome: str
+    """saved, rerecord or stop (saved and then stop)."""
+    frames: int
+    dropped: int
+
+
+def merge_events(*events: TeleopEvents) -> TeleopEvents:
+    return TeleopEvents(
+        end_episode=any(e.end_episode for e in events),
+        rerecord=any(e.rerecord for e in events),
+        stop=any(e.stop for e in events),
+    )
+
+
+class Recorder:
+    """Records episodes from ``robot`` driven by ``teleop`` into ``store``."""
+
+    def __init__(
+        self,
+        robot: Robot,
+        teleop: Teleoperator,
+        store: EpisodeStore,
+        task: str,
+        episode_s: float = 30.0,
+        reset_s: float = 3.0,
+        realtime: bool = True,
+        meta: dict[str, Any] | None = None,
+        keys: Callable[[], TeleopEvents] | None = None,
+        progress: bool = True,
+        seed: int = 0,
+    ):
+        self.robot, self.teleop, self.store, self.task = robot, teleop, store, task
+        self.max_frames = max(1, round(episode_s * store.fps))
+        self.reset_frames = round(reset_s * store.fps)
+        self.pacer = Pacer(store.fps, realtime)
+        self.meta = dict(meta or {})
+        self.keys = keys or TeleopEvents
+        self.progress, self.seed = progress, seed
+        self.keys_to_record = [k for k in store.features if k != ACTION]
+
+    def events(self) -> TeleopEvents:
+        return merge_events(self.teleop.events(), self.keys())
+
+    def tick(self) -> tuple[dict[str, Any], np.ndarray]:
+        """One control step: observation, action (refused if not finite), action actually sent."""
+        obs = self.robot.read()
+        action = np.asarray(self.teleop.get_action(obs), dtype=np.float32)
+        expected = self.store.features[ACTION].shape
+        if action.shape != expected or not np.all(np.isfinite(action)):
+            raise RecordError(
+                f"teleop {self.teleop.name!r} produced action {action.tolist()} (shape {action.shape}); "
+                f"expected {expected} finite joint targets. Nothing was sent to the robot."
+            )
+        return obs, np.asarray(self.robot.write(action), dtype=np.float32)
+
+    def record_episode(self, number: int, writer: EpisodeWriter) -> EpisodeResult:
+        obs = self.robot.read()
+        self.teleop.reset(obs)
+        task = self.task or str(obs.get(TASK, ""))
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        writer.start_episode(task, {**self.meta, "started_at": started, "seed": self.seed + number})
+        bar = tqdm(
+            total=self.max_frames, desc=f"episode {number}", unit="fr", disable=not self.progress, leave=False
+        )
+        self.pacer.start()
+        frames, outcome = 0, "time"
+        while frames < self.max_frames:
+            obs, sent = self.tick()
+            frame = {k: obs[k] for k in self.keys_to_record if k in obs}
+            writer.add_frame({**frame, ACTION: sent}, frames / self.store.fps)
+            frames += 1
+            bar.update(1)
+            bar.set_postfix(dropped=self.pacer.dropped, hz=f"{self.pacer.rate_hz:.1f}", refresh=False)
+            events = self.events()
+            if events.rerecord or events.stop or events.end_episode:
+                outcome = "rerecord" if events.rerecord else "stop" if events.stop else "operator"
+                break
+            self.pacer.wait()
+        bar.close()
+        if outcome == "rerecord":
+            writer.discard_episode()
+            return EpisodeResult("rerecord", frames, self.pacer.dropped)
+        success = getattr(self.robot, "success", None)
+        writer.save_episode({"dropped_frames": self.pacer.dropped, "ended_by": outcome,
+                             "success": bool(success) if success is not None else None})  # fmt: skip
+        return EpisodeResult("stop" if outcome == "stop" else "saved", frames, self.pacer.dropped)
+
+    def reset_period(self, number: int) -> bool:
+        """Between episodes: re-seed the twin's scene if it can, else let the operator reset; False = stop."""
+        reset_scene = getattr(self.robot, "reset_scene", None)
+        if callable(reset_scene):
+            reset_scene(seed=self.seed + number)
+            return not self.events().stop
+        self.pacer.start()
+        for _ in range(self.reset_frames):
+            self.tick()
+            events = self.events()
+            if events.stop:
+                return False
+            if events.end_episode:
+                break
+            self.pacer.wait()
+        return True
+
+    def run(self, episodes: int) -> list[EpisodeResult]:
+        """Record ``episodes`` episodes (fewer if the operator stops); returns what happened to each."""
+        results: list[EpisodeResult] = []
+        with self.store.writer() as writer:
+            for message in writer.recovered:
+                print(f"[honed-record] {message}")
+            number = self.store.num_episodes
+            target = number + episodes
+            while number < target:
+                result = self._guarded_episode(number, writer)
+                results.append(result)
+                if result.outcome == "stop":
+                    break
+                if result.outcome == "saved":
+                    number += 1
+                if number < target and not self.reset_period(number):
+                    break
+        return results
+
+    def _guarded_episode(self, number: int, writer: EpisodeWriter) -> EpisodeResult:
+        try:
+            return self.record_episode(number, writer)
+        except (ValueError, StoreWriteError, RobotError, OSError) as e:
+            writer.discard_episode()
+            raise RecordError(
+                f"episode {number} ended: {e}. The episode was discarded; the {writer.store.num_episodes} "
+                f"committed episodes in {writer.store.root} are intact."
+            ) from e
+        except KeyboardInterrupt:
+            writer.discard_episode()
+            raise
+
+
+def open_store_for(robot: Robot, path: str, fps: int, robot_type: str) -> EpisodeStore:
+    """The store at ``path`` (created if new); refused before recording if its features differ from the robot's."""
+    info = StoreInfo(store_features(robot.features), fps, robot_type)
+    return EpisodeStore.open_or_create(path, info, source_name=f"robot {robot.name!r}")

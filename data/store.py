@@ -1,0 +1,225 @@
+"""The episode store: a zarr v3 hierarchy of committed episodes behind an atomically replaced index.
+
+Readers trust only ``index.json``; see :mod:`honed.data.layout` for the files and
+:class:`honed.data.writer.EpisodeWriter` for the commit protocol.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import zarr
+from honed.data.fsutil import fsync_tree
+from honed.data.layout import (
+    EPISODES,
+    FRAME_SUFFIX,
+    OFFSETS_SUFFIX,
+    TIMESTAMP,
+    EpisodeEntry,
+    Index,
+    StoreFormatError,
+    StoreInfo,
+)
+from honed.features import Features
+
+if TYPE_CHECKING:
+    from honed.data.writer import EpisodeWriter
+
+
+class FeatureMismatchError(ValueError):
+    """Data whose features differ from the store's; the message lists each difference and the fix."""
+
+
+def check_compatible(store: Features, source: Features, source_name: str) -> None:
+    """Raise FeatureMismatchError unless ``source`` provides every feature of ``store`` with equal shape/dtype."""
+    problems = store.mismatches(source, keys=list(store))
+    if problems:
+        raise FeatureMismatchError(
+            f"{source_name} does not match the store's features: {'; '.join(problems)}. "
+            "Record into a new store (store=<new path>) or use the robot and cameras the store was made with."
+        )
+
+
+class Episode:
+    """Read access to one committed episode; numeric arrays load whole, camera frames decode on demand."""
+
+    def __init__(self, group: zarr.Group, entry: EpisodeEntry, info: StoreInfo):
+        self.group = group
+        self.entry = entry
+        self.info = info
+        self._arrays: dict[str, zarr.Array] = {}
+
+    def _array(self, name: str) -> zarr.Array:
+        """The zarr array ``name`` (opened once; opening reads its metadata file)."""
+        if name not in self._arrays:
+            self._arrays[name] = self.group[name]  # type: ignore[assignment]
+        return self._arrays[name]
+
+    def __len__(self) -> int:
+        return self.entry.length
+
+    @property
+    def task(self) -> str:
+        return self.entry.task
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.entry.meta
+
+    @cached_property
+    def timestamps(self) -> np.ndarray:
+        return np.asarray(self._array(TIMESTAMP)[:])  # (T,)
+
+    def array(self, key: str) -> np.ndarray:
+        """All frames of a numeric feature, (T, *shape)."""
+        return np.asarray(self._array(key)[:])
+
+    @cached_property
+    def _offsets(self) -> dict[str, np.ndarray]:
+        return {k: np.asarray(self._array(k + OFFSETS_SUFFIX)[:]) for k in self.info.image_keys}
+
+    def encoded_frame(self, key: str, t: int) -> np.ndarray:
+        """The stored JPEG bytes of frame ``t`` of camera feature ``key`` (uint8 view)."""
+        lo, hi = self._offsets[key][t], self._offsets[key][t + 1]
+        return np.asarray(self._array(key + FRAME_SUFFIX)[lo:hi])
+
+    def frame(self, key: str, t: int) -> np.ndarray:
+        """Frame ``t`` of camera feature ``key``, RGB uint8 (H, W, 3)."""
+        return self.info.codec.decode(self.encoded_frame(key, t), self.info.features[key].shape)
+
+    def frames(self, key: str, indices: list[int] | np.ndarray | None = None) -> np.ndarray:
+        """Several frames, (N, H, W, 3); all of them when ``indices`` is None."""
+        idx = range(len(self)) if indices is None else indices
+        return np.stack([self.frame(key, int(t)) for t in idx])
+
+    def frame_dict(self, t: int) -> dict[str, Any]:
+        """Frame ``t`` as the recorder saw it: every feature plus ``task`` and ``timestamp``."""
+        out: dict[str, Any] = {k: np.asarray(self._array(k)[t]) for k in self.info.numeric_keys}
+        out.update({k: self.frame(k, t) for k in self.info.image_keys})
+        out["task"] = self.task
+        out["timestamp"] = float(self.timestamps[t])
+        return out
+
+
+class EpisodeStore:
+    """A directory of committed episodes. Open with :meth:`open`, :meth:`create` or :meth:`open_or_create`."""
+
+    def __init__(self, root: Path, info: StoreInfo, index: Index):
+        self.root = root
+        self.info = info
+        self.index = index
+
+    @staticmethod
+    def read_info(root: Path) -> StoreInfo:
+        path = root / "zarr.json"
+        try:
+            attrs = json.loads(path.read_text()).get("attributes", {})
+        except FileNotFoundError:
+            raise StoreFormatError(f"{path}: missing; {root} is not an episode store") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
+            raise StoreFormatError(f"{path}: not a zarr group document ({e})") from e
+        return StoreInfo.from_json(attrs.get("honed"), path)
+
+    @classmethod
+    def open(cls, root: str | Path) -> EpisodeStore:
+        root = Path(root)
+        return cls(root, cls.read_info(root), Index.load(root))
+
+    @classmethod
+    def create(cls, root: str | Path, info: StoreInfo) -> EpisodeStore:
+        root = Path(root)
+        if root.exists() and any(root.iterdir()):
+            raise FileExistsError(f"{root} exists and is not empty; pick a new store path or open it instead")
+        group = zarr.open_group(root, mode="w", zarr_format=3)
+        group.attrs["honed"] = info.to_json()
+        group.create_group(EPISODES)
+        index = Index()
+        index.save(root)
+        fsync_tree(root)
+        return cls(root, info, index)
+
+    @classmethod
+    def open_or_create(cls, root: str | Path, info: StoreInfo, source_name: str = "the data") -> EpisodeStore:
+        """Open an existing store whose features match ``info`` (and fps), or create a new one."""
+        root = Path(root)
+        if not (root / "zarr.json").exists():
+            return cls.create(root, info)
+        store = cls.open(root)
+        check_compatible(store.info.features, info.features, source_name)
+        if store.info.fps != info.fps:
+            raise FeatureMismatchError(
+                f"{root} was recorded at {store.info.fps} fps, {source_name} runs at {info.fps} fps; "
+                f"set fps={store.info.fps} or record into a new store"
+            )
+        return store
+
+    def reload(self) -> None:
+        self.index = Index.load(self.root)
+
+    @property
+    def features(self) -> Features:
+        return self.info.features
+
+    @property
+    def fps(self) -> int:
+        return self.info.fps
+
+    @property
+    def num_episodes(self) -> int:
+        return len(self.index.episodes)
+
+    @property
+    def num_frames(self) -> int:
+        return self.index.total_frames
+
+    def __len__(self) -> int:
+        return self.num_episodes
+
+    def episode_path(self, entry: EpisodeEntry) -> Path:
+        return self.root / EPISODES / entry.dir_name
+
+    def episode(self, i: int) -> Episode:
+        if not -self.num_episodes <= i < self.num_episodes:
+            raise IndexError(f"episode {i} out of range; the store holds {self.num_episodes} episodes")
+        entry = self.index.episodes[i]
+        path = self.episode_path(entry)
+        try:
+            group = zarr.open_group(path, mode="r", zarr_format=3)
+        except (FileNotFoundError, ValueError) as e:
+            raise StoreFormatError(
+                f"{path}: episode {entry.id} cannot be opened ({e}); run `honed-data verify`"
+            ) from e
+        return Episode(group, entry, self.info)
+
+    def __iter__(self) -> Iterator[Episode]:
+        return (self.episode(i) for i in range(self.num_episodes))
+
+    def writer(self, **options: Any) -> EpisodeWriter:
+        from honed.data.writer import EpisodeWriter
+
+        return EpisodeWriter(self, **options)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts, duration, tasks and per-episode metadata, for ``honed-data info``."""
+        entries = self.index.episodes
+        tasks: dict[str, int] = {}
+        for e in entries:
+            tasks[e.task] = tasks.get(e.task, 0) + 1
+        successes = [e.meta.get("success") for e in entries if e.meta.get("success") is not None]
+        return {
+            "path": str(self.root),
+            "episodes": len(entries),
+            "frames": self.num_frames,
+            "fps": self.fps,
+            "duration_s": round(self.num_frames / self.fps, 2),
+            "robot_type": self.info.robot_type,
+            "features": {k: f"{f.dtype}{list(f.shape)}" for k, f in self.features.items()},
+            "tasks": tasks,
+            "success_rate": round(sum(map(bool, successes)) / len(successes), 3) if successes else None,
+            "operators": sorted({str(e.meta.get("operator")) for e in entries if e.meta.get("operator")}),
+        }

@@ -1,0 +1,297 @@
+"""``verify``: check every committed episode; ``repair``: keep each episode's longest consistent prefix.
+
+An episode's consistent prefix is the frames ``0..P-1`` for which every array exists, timestamps are
+finite and strictly increasing, numbers are finite and every camera frame decodes to the store's shape.
+A checksum mismatch cannot be localised, so such an episode is dropped whole. Nothing is deleted:
+dropped and replaced directories go to ``<store>/.dropped``.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import zarr
+from honed.data.codec import FrameDecodeError
+from honed.data.fsutil import WriterLock, durable_rename, fsync_tree
+from honed.data.layout import (
+    EPISODES,
+    FRAME_SUFFIX,
+    LOCK,
+    OFFSETS_SUFFIX,
+    STAGING,
+    TIMESTAMP,
+    EpisodeEntry,
+    Index,
+    StoreFormatError,
+    StoreInfo,
+    episode_dir_name,
+)
+from honed.data.store import EpisodeStore
+from honed.data.writer import StagedEpisode, move_aside
+from tqdm import tqdm
+
+
+@dataclass
+class Fault:
+    """One problem found by verify: where it is and what is wrong."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass
+class EpisodeCheck:
+    """Result of checking one episode directory."""
+
+    prefix: int
+    """Length of the longest consistent prefix."""
+    faults: list[str] = field(default_factory=list)
+    """What is wrong, in words."""
+    length: int = 0
+    """Frames found on disk (the shortest array)."""
+
+
+def _first_bad(ok: np.ndarray) -> int:
+    """Index of the first False in a boolean vector, or its length."""
+    bad = np.flatnonzero(~ok)
+    return int(bad[0]) if bad.size else len(ok)
+
+
+class _Checker:
+    """Checks one episode group against the store's features; accumulates faults and the prefix."""
+
+    def __init__(self, group: zarr.Group, info: StoreInfo, expected: int | None, decode: bool):
+        self.group, self.info, self.decode = group, info, decode
+        self.result = EpisodeCheck(prefix=expected if expected is not None else 1 << 62)
+
+    def cut(self, at: int, reason: str) -> None:
+        if at < self.result.prefix:
+            self.result.prefix = at
+        self.result.faults.append(reason)
+
+    def array(self, name: str) -> np.ndarray | None:
+        try:
+            return np.asarray(self.group[name][:])
+        except (KeyError, FileNotFoundError, ValueError) as e:
+            self.cut(0, f"array {name!r} is missing or unreadable ({type(e).__name__})")
+            return None
+
+    def run(self, expected: int | None, checksums: dict[str, int]) -> EpisodeCheck:
+        arrays = {TIMESTAMP: self.array(TIMESTAMP)}
+        arrays.update({k: self.array(k) for k in self.info.numeric_keys})
+        for k in self.info.image_keys:
+            arrays[k + OFFSETS_SUFFIX] = self.array(k + OFFSETS_SUFFIX)
+            arrays[k + FRAME_SUFFIX] = self.array(k + FRAME_SUFFIX)
+        if any(a is None for a in arrays.values()):
+            return self.result
+        present = {k: a for k, a in arrays.items() if a is not None}
+        self._lengths(present, expected)
+        self._timestamps(present[TIMESTAMP])
+        for k in self.info.numeric_keys:
+            self._numeric(k, present[k])
+        for k in self.info.image_keys:
+            self._frames(k, present[k + OFFSETS_SUFFIX], present[k + FRAME_SUFFIX])
+        if not self.result.faults:
+            self._checksums(present, checksums)
+        return self.result
+
+    def _lengths(self, arrays: dict[str, np.ndarray], expected: int | None) -> None:
+        lengths = {k: len(a) - (1 if k.endswith(OFFSETS_SUFFIX) else 0) for k, a in arrays.items()}
+        lengths = {k: n for k, n in lengths.items() if not k.endswith(FRAME_SUFFIX)}
+        self.result.length = min(lengths.values())
+        if expected is not None and any(n != expected for n in lengths.values()):
+            self.cut(self.result.length, f"array lengths {lengths} disagree with the index length {expected}")
+        elif len(set(lengths.values())) > 1:
+            self.cut(self.result.length, f"array lengths disagree: {lengths}")
+
+    def _timestamps(self, ts: np.ndarray) -> None:
+        ok = np.isfinite(ts) & np.concatenate([[True], np.diff(ts) > 0])
+        if not ok.all():
+            at = _first_bad(ok)
+            self.cut(
+                at,
+                f"timestamps not finite and strictly increasing at frame {at} ({ts[max(at - 1, 0) : at + 1]})",
+            )
+
+    def _numeric(self, key: str, values: np.ndarray) -> None:
+        feat = self.info.features[key]
+        if values.shape[1:] != feat.shape or values.dtype != np.dtype(feat.dtype):
+            self.cut(
+                0, f"{key} is {values.dtype}{list(values.shape[1:])}, expected {feat.dtype}{list(feat.shape)}"
+            )
+        elif values.dtype.kind == "f":
+            ok = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+            if not ok.all():
+                self.cut(_first_bad(ok), f"{key} holds non-finite values from frame {_first_bad(ok)}")
+
+    def _frames(self, key: str, offsets: np.ndarray, data: np.ndarray) -> None:
+        if len(offsets) == 0 or offsets[0] != 0:
+            self.cut(0, f"{key} frame offsets must start at 0")
+            return
+        ok = (np.diff(offsets) > 0) & (offsets[1:] <= len(data))
+        n = _first_bad(ok)
+        if n < len(ok):
+            self.cut(n, f"{key} frame offsets are broken at frame {n}")
+        if self.decode:
+            shape = self.info.features[key].shape
+            codec = self.info.codec
+
+            def decodes(t: int) -> bool:
+                try:
+                    codec.decode(data[offsets[t] : offsets[t + 1]], shape)
+                    return True
+                except FrameDecodeError:
+                    return False
+
+            with ThreadPoolExecutor(2) as pool:
+                good = np.fromiter(pool.map(decodes, range(n)), bool, count=n)
+            if not good.all():
+                self.cut(_first_bad(good), f"{key} frame {_first_bad(good)} does not decode")
+
+    def _checksums(self, arrays: dict[str, np.ndarray], checksums: dict[str, int]) -> None:
+        for name, expected in checksums.items():
+            if name in arrays and zlib.crc32(np.ascontiguousarray(arrays[name]).tobytes()) != expected:
+                self.cut(0, f"array {name!r} changed after commit (checksum mismatch)")
+
+
+def check_episode(
+    path: Path, info: StoreInfo, entry: EpisodeEntry | None, decode: bool = True
+) -> EpisodeCheck:
+    """Check one episode directory (against its index entry when given)."""
+    expected = entry.length if entry is not None else None
+    try:
+        group = zarr.open_group(path, mode="r", zarr_format=3)
+    except (FileNotFoundError, ValueError, json.JSONDecodeError) as e:
+        return EpisodeCheck(prefix=0, faults=[f"{path} cannot be opened ({type(e).__name__}: {e})"])
+    return _Checker(group, info, expected, decode).run(expected, entry.checksums if entry else {})
+
+
+def _stray_dirs(root: Path, index: Index) -> list[tuple[Path, str]]:
+    committed = {e.dir_name for e in index.episodes}
+    staged = sorted((root / STAGING).glob("ep_*")) if (root / STAGING).exists() else []
+    orphans = [p for p in sorted((root / EPISODES).glob("ep_*")) if p.name not in committed]
+    return [(p, "uncommitted episode left by an interrupted writer") for p in staged] + [
+        (p, "episode directory not in the index (interrupted commit)") for p in orphans
+    ]
+
+
+def verify_store(root: str | Path, decode: bool = True, progress: bool = True) -> list[Fault]:
+    """Every fault of a store; an empty list means the store is consistent."""
+    root = Path(root)
+    try:
+        info = EpisodeStore.read_info(root)
+        index = Index.load(root)
+    except StoreFormatError as e:
+        return [Fault(str(root), str(e))]
+    faults = [Fault(str(p.relative_to(root)), why) for p, why in _stray_dirs(root, index)]
+    seen: set[int] = set()
+    for pos, entry in enumerate(tqdm(index.episodes, desc="verify", unit="ep", disable=not progress)):
+        where = f"episode {pos} ({EPISODES}/{entry.dir_name})"
+        if entry.id != pos:
+            faults.append(Fault(where, f"index is not contiguous: entry {pos} has id {entry.id}"))
+        if entry.serial in seen or entry.serial >= index.next_serial:
+            faults.append(Fault(where, f"serial {entry.serial} is duplicated or beyond next_serial"))
+        seen.add(entry.serial)
+        check = check_episode(root / EPISODES / entry.dir_name, info, entry, decode)
+        faults += [Fault(where, f) for f in check.faults]
+    return faults
+
+
+@dataclass
+class RepairReport:
+    """What repair kept, shortened and dropped."""
+
+    kept: int = 0
+    shortened: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return [f"kept {self.kept} episodes"] + self.shortened + self.dropped
+
+
+def _entries_from_dirs(root: Path) -> list[EpisodeEntry]:
+    """Rebuild index entries from the episode groups' own attributes (when index.json is lost)."""
+    entries = []
+    for path in sorted((root / EPISODES).glob("ep_*")):
+        try:
+            attrs = dict(zarr.open_group(path, mode="r", zarr_format=3).attrs.get("episode", {}))  # type: ignore[arg-type]
+            length = len(zarr.open_array(path / TIMESTAMP, mode="r"))
+            entries.append(
+                EpisodeEntry(0, int(attrs["serial"]), length, str(attrs["task"]), dict(attrs.get("meta", {})))
+            )
+        except (KeyError, ValueError, TypeError, FileNotFoundError):
+            continue
+    return entries
+
+
+def _rewrite_prefix(store: EpisodeStore, entry: EpisodeEntry, prefix: int, serial: int) -> EpisodeEntry:
+    """Copy the first ``prefix`` frames of an episode into a new committed directory."""
+    old = zarr.open_group(store.root / EPISODES / entry.dir_name, mode="r", zarr_format=3)
+    info = store.info
+    staged = StagedEpisode(store.root / STAGING / episode_dir_name(serial), info, entry.task, entry.meta)
+    ts = np.asarray(old[TIMESTAMP][:prefix])
+    numeric = {k: np.asarray(old[k][:prefix]) for k in info.numeric_keys}
+    offsets = {k: np.asarray(old[k + OFFSETS_SUFFIX][: prefix + 1]) for k in info.image_keys}
+    data = {k: np.asarray(old[k + FRAME_SUFFIX][: int(offsets[k][-1])]) for k in info.image_keys}
+    for t in range(prefix):
+        frame = {k: v[t] for k, v in numeric.items()}
+        encoded = {k: data[k][offsets[k][t] : offsets[k][t + 1]].tobytes() for k in info.image_keys}
+        staged.add(frame, float(ts[t]), encoded)
+    staged.flush()
+    new = staged.entry(entry.id, serial, {})
+    staged.group.attrs["episode"] = {"id": new.id, "serial": serial, "task": new.task, "meta": new.meta}
+    fsync_tree(staged.path)
+    durable_rename(staged.path, store.root / EPISODES / new.dir_name)
+    return new
+
+
+def repair_store(root: str | Path, decode: bool = True, progress: bool = True) -> RepairReport:
+    """Restore a consistent store: keep each episode's longest consistent prefix, drop the rest, renumber."""
+    root = Path(root)
+    report = RepairReport()
+    with WriterLock(root / LOCK):
+        info = EpisodeStore.read_info(root)
+        try:
+            index = Index.load(root)
+        except StoreFormatError as e:
+            entries = _entries_from_dirs(root)
+            index = Index(entries, 1 + max((x.serial for x in entries), default=-1))
+            report.dropped.append(f"index unreadable ({e}); rebuilt from {len(entries)} episode directories")
+        store = EpisodeStore(root, info, index)
+        for path, why in _stray_dirs(root, index):
+            report.dropped.append(
+                f"dropped {path.relative_to(root)} ({why}); moved to {move_aside(path, root)}"
+            )
+        kept: list[EpisodeEntry] = []
+        for entry in tqdm(index.episodes, desc="repair", unit="ep", disable=not progress):
+            check = check_episode(root / EPISODES / entry.dir_name, info, entry, decode)
+            name = f"episode {entry.id} ({entry.dir_name})"
+            if not check.faults:
+                kept.append(entry)
+            elif check.prefix > 0:
+                new = _rewrite_prefix(store, entry, check.prefix, index.next_serial)
+                index.next_serial += 1
+                move_aside(root / EPISODES / entry.dir_name, root)
+                kept.append(new)
+                report.shortened.append(
+                    f"{name}: kept frames 0..{check.prefix - 1} of {entry.length} ({check.faults[0]})"
+                )
+            else:
+                if (root / EPISODES / entry.dir_name).exists():
+                    move_aside(root / EPISODES / entry.dir_name, root)
+                report.dropped.append(f"dropped {name}: {'; '.join(check.faults)}")
+        for pos, entry in enumerate(kept):
+            entry.id = pos
+        index.episodes = kept
+        index.next_serial = max([index.next_serial] + [e.serial + 1 for e in kept])
+        index.save(root)
+        report.kept = len(kept)
+    return report
