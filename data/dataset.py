@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset
+
 from honed.data.stats import Stats, load_or_compute_stats
 from honed.data.store import Episode, EpisodeStore
 from honed.features import ACTION, IMAGE_PREFIX, Features
-from torch.utils.data import DataLoader, Dataset
 
 
 class EpisodeDataset(Dataset[dict[str, Any]]):

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
+
 from honed.data.store import Episode, EpisodeStore
 from honed.features import Features
-from tqdm import tqdm
 
 HONED_EPISODES = "meta/honed_episodes.json"
 VIDEO_BACKEND = "pyav"

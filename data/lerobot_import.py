@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
+
 from honed.data.layout import StoreInfo
 from honed.data.lerobot_export import HONED_EPISODES, VIDEO_BACKEND
 from honed.data.store import EpisodeStore
 from honed.features import Feature, Features
-from tqdm import tqdm
 
 LEROBOT_BOOKKEEPING = ("timestamp", "frame_index", "episode_index", "index", "task_index")
 DECODE_BATCH = 64

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
+
 from honed.data.fsutil import StoreWriteError
 from honed.data.layout import StoreInfo
 from honed.data.store import EpisodeStore
@@ -23,7 +25,6 @@ from honed.data.writer import EpisodeWriter
 from honed.features import ACTION, TASK, Features
 from honed.hardware.robot import Robot, RobotError
 from honed.hardware.teleop import Teleoperator, TeleopEvents
-from tqdm import tqdm
 
 
 class RecordError(RuntimeError):

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
+
 from honed.data.fsutil import atomic_write_json
 from honed.data.layout import STATS
 from honed.data.store import EpisodeStore
-from tqdm import tqdm
 
 Stats = dict[str, dict[str, np.ndarray]]
 STAT_NAMES = ("mean", "std", "min", "max")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zarr
+
 from honed.data.fsutil import fsync_tree
 from honed.data.layout import (
     EPISODES,

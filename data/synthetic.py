@@ -11,6 +11,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+
 from honed.arms import ARMS, ArmSpec
 from honed.features import ACTION, STATE, TASK, Feature, Features, image_key
 from honed.hardware.robot import ROBOTS, Robot, RobotError

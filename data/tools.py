@@ -13,11 +13,12 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
+
 from honed.data.fsutil import WriterLock, durable_rename, fsync_tree
 from honed.data.layout import EPISODES, LOCK, STAGING, EpisodeEntry, StoreInfo, episode_dir_name
 from honed.data.store import EpisodeStore, FeatureMismatchError, check_compatible
 from honed.data.writer import move_aside
-from tqdm import tqdm
 
 
 def _link_or_copy(src: str, dst: str) -> None:

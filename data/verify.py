@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import zarr
+from tqdm import tqdm
+
 from honed.data.codec import FrameDecodeError
 from honed.data.fsutil import WriterLock, durable_rename, fsync_tree
 from honed.data.layout import (
@@ -33,7 +35,6 @@ from honed.data.layout import (
 )
 from honed.data.store import EpisodeStore
 from honed.data.writer import StagedEpisode, move_aside
-from tqdm import tqdm
 
 
 @dataclass

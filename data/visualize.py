@@ -11,9 +11,10 @@ import av
 import cv2
 import matplotlib
 import numpy as np
+from tqdm import tqdm
+
 from honed.data.store import Episode, EpisodeStore
 from honed.features import ACTION, STATE
-from tqdm import tqdm
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import zarr
+
 from honed.data.fsutil import StoreWriteError, WriterLock, as_store_error, durable_rename, fsync_tree
 from honed.data.layout import (
     DROPPED,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
 from honed.hardware.teleop import TELEOPS, TeleopEvents
 from honed.hardware.teleop_keyboard import EndEffectorTeleop
 

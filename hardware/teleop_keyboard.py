@@ -16,6 +16,7 @@ import tty
 from typing import Any
 
 import numpy as np
+
 from honed.arms import SO101, ArmSpec
 from honed.features import STATE
 from honed.hardware.teleop import TELEOPS, Teleoperator, TeleopEvents

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from honed.data.layout import StoreInfo
 from honed.data.store import EpisodeStore
 from honed.data.synthetic import SyntheticRobot, SyntheticTeleop
@@ -30,7 +31,10 @@ def record_synthetic(
             frames = []
             for t in range(n):
                 obs = robot.read()
-                frame = {**{k: obs[k] for k in robot.features if k in obs}, ACTION: robot.write(teleop.get_action(obs))}
+                frame = {
+                    **{k: obs[k] for k in robot.features if k in obs},
+                    ACTION: robot.write(teleop.get_action(obs)),
+                }
                 writer.add_frame(frame, t / 30)
                 frames.append(frame)
             writer.save_episode({"success": e % 2 == 0})

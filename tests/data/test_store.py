@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from honed.data.codec import JpegCodec, psnr
 from honed.data.fsutil import StoreLockedError
 from honed.data.layout import STAGING, Index, StoreFormatError, StoreInfo
 from honed.data.store import EpisodeStore, FeatureMismatchError
 from honed.data.synthetic import SyntheticRobot
 from honed.features import ACTION, STATE, Feature, Features
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def test_committed_episodes_read_back_exactly(make_store):
@@ -116,7 +116,9 @@ def test_recording_resumes_onto_an_existing_store(make_store, tmp_path):
         writer.start_episode("more")
         robot.connect()
         obs = robot.read()
-        writer.add_frame({**{k: obs[k] for k in robot.features if k in obs}, ACTION: np.zeros(6, np.float32)}, 0.0)
+        writer.add_frame(
+            {**{k: obs[k] for k in robot.features if k in obs}, ACTION: np.zeros(6, np.float32)}, 0.0
+        )
         entry = writer.save_episode()
     assert entry.id == 2 and EpisodeStore.open(store.root).num_episodes == 3
 
@@ -124,7 +126,9 @@ def test_recording_resumes_onto_an_existing_store(make_store, tmp_path):
 def test_store_with_other_features_is_refused_before_work_starts(make_store):
     store, _ = make_store([2])
     other = SyntheticRobot(height=32, width=64, cameras=("front",))
-    with pytest.raises(FeatureMismatchError, match=r"observation.images.front: uint8\[48, 64, 3\] vs uint8\[32, 64, 3\]"):
+    with pytest.raises(
+        FeatureMismatchError, match=r"observation.images.front: uint8\[48, 64, 3\] vs uint8\[32, 64, 3\]"
+    ):
         EpisodeStore.open_or_create(store.root, StoreInfo(other.features, 30), "robot 'other'")
     with pytest.raises(FeatureMismatchError, match="recorded at 30 fps"):
         EpisodeStore.open_or_create(store.root, StoreInfo(SyntheticRobot(height=48, width=64).features, 15))
