@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
 from honed.features import ACTION, STATE, Feature, Features
 
 

@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
+
 from honed.features import Features
 from honed.registry import Registry
 

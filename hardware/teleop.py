@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
+
 from honed.registry import Registry
 
 TELEOPS: Registry[Any] = Registry("teleop")

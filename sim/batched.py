@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from honed.features import TASK
 from honed.registry import Registry
 from honed.sim.config import SimConfig

@@ -13,6 +13,7 @@ from typing import Any
 import gymnasium as gym
 import mujoco
 import numpy as np
+
 from honed.cli import Verb
 from honed.sim.batched import BatchedEnv
 from honed.sim.config import SimConfig

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from honed.cli import Verb, run
 from honed.media import write_mp4
 from honed.sim.config import SimConfig
@@ -103,6 +104,7 @@ def view(cfg: ViewConfig) -> None:
             "`honed-sim video task=... policy=expert` to get MP4s instead."
         )
     import mujoco.viewer
+
     from honed.sim.env import TwinEnv
 
     env = TwinEnv(SimConfig(task=cfg.task))

@@ -9,6 +9,7 @@ from typing import Any
 
 import mujoco
 import numpy as np
+
 from honed.arms import SO101
 from honed.features import ACTION, PRIVILEGED, STATE, TASK, Feature, Features, image_key
 from honed.sim import tasks as _tasks  # noqa: F401  (registers tasks)
@@ -116,12 +117,12 @@ class TwinCore:
         }
 
     def observe(self) -> dict[str, Any]:
-        a = self.backend.arrays()
+        view = self.backend.view(self.instruction)
         arm = self.task.arm_qpos
-        state = np.concatenate([a["qpos"][:, arm], a["qvel"][:, arm]], axis=1).astype(np.float32)  # (N, 12)
+        state = np.concatenate([view.qpos[:, arm], view.qvel[:, arm]], axis=1).astype(np.float32)  # (N, 12)
         obs: dict[str, Any] = {
             STATE: state,
-            PRIVILEGED: self.task.privileged(self.backend.view(self.instruction)),
+            PRIVILEGED: self.task.privileged(view),
         }
         if self.renderer is not None:
             obs.update(self.renderer.render_all(self.backend))

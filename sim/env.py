@@ -7,6 +7,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
 from honed.features import TASK, Features
 from honed.sim.config import SimConfig
 from honed.sim.core import TwinCore

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import mujoco
 import numpy as np
+
 from honed.arms import SO101
 
 

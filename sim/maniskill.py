@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from honed.features import PRIVILEGED, STATE, TASK, image_key
 from honed.sim.config import SimConfig
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
+
 from honed.sim.config import RandomizationConfig
 from honed.sim.tasks.base import Task
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
+
 from honed.features import image_key
 
 if TYPE_CHECKING:

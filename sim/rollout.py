@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-from honed.sim.env import TwinEnv
 from tqdm import tqdm
+
+from honed.sim.env import TwinEnv
 
 
 class Agent(Protocol):

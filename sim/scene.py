@@ -7,6 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 import mujoco
+
 from honed.arms import SO101
 
 ARM_XML = "so101.xml"

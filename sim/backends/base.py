@@ -7,6 +7,7 @@ from typing import Any
 
 import mujoco
 import numpy as np
+
 from honed.registry import Registry
 from honed.sim.tasks.base import BatchView
 
@@ -37,6 +38,9 @@ class PhysicsBackend(ABC):
     @abstractmethod
     def arrays(self) -> dict[str, np.ndarray]:
         """qpos, qvel, xpos, xquat, site_xpos, site_xmat, mocap_pos, mocap_quat, each (N, ...)."""
+
+    def refresh(self) -> None:  # noqa: B027 - optional hook
+        """Re-read world states after someone edited an MjData directly; default: views are live."""
 
     def view(self, instruction: np.ndarray) -> BatchView:
         return BatchView(**self.arrays(), instruction=instruction)

@@ -7,7 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import mujoco
 import numpy as np
+
 from honed.sim.backends.base import BACKENDS, PhysicsBackend
+
+_FIELDS = ("qpos", "qvel", "xpos", "xquat", "site_xpos", "site_xmat", "mocap_pos", "mocap_quat")
 
 
 @BACKENDS.register("mujoco")
@@ -21,6 +24,14 @@ class MujocoBackend(PhysicsBackend):
         n_threads = min(num_envs, threads or os.cpu_count() or 1)
         self._chunks = [list(range(num_envs))[k::n_threads] for k in range(n_threads)]
         self._pool = ThreadPoolExecutor(n_threads, thread_name_prefix="mj") if n_threads > 1 else None
+        d = self.datas[0]
+        self._buffers = {name: np.zeros((num_envs,) + getattr(d, name).shape) for name in _FIELDS}
+
+    def _gather(self, ids: list[int]) -> None:
+        """Copy worlds' states into the shared (N, ...) buffers (run inside the stepping threads)."""
+        for name, buf in self._buffers.items():
+            for i in ids:
+                buf[i] = getattr(self.datas[i], name)
 
     def set_state(
         self, ids: np.ndarray, qpos: np.ndarray, mocap_pos: np.ndarray, mocap_quat: np.ndarray
@@ -32,12 +43,17 @@ class MujocoBackend(PhysicsBackend):
             d.mocap_pos[:], d.mocap_quat[:] = mocap_pos[k], mocap_quat[k]
             d.ctrl[:] = qpos[k][: m.nu]
             mujoco.mj_forward(m, d)
+        self._gather(list(ids))
+
+    def refresh(self) -> None:
+        self._gather(list(range(self.num_envs)))
 
     def _step_chunk(self, chunk: list[int], ctrl: np.ndarray) -> None:
         for i in chunk:
             d = self.datas[i]
             d.ctrl[:] = ctrl[i]
             mujoco.mj_step(self.models[i], d, self.substeps)
+        self._gather(chunk)
 
     def step(self, ctrl: np.ndarray) -> None:
         if self._pool is None:
@@ -47,17 +63,8 @@ class MujocoBackend(PhysicsBackend):
             future.result()
 
     def arrays(self) -> dict[str, np.ndarray]:
-        ds = self.datas
-        return {
-            "qpos": np.stack([d.qpos for d in ds]),
-            "qvel": np.stack([d.qvel for d in ds]),
-            "xpos": np.stack([d.xpos for d in ds]),
-            "xquat": np.stack([d.xquat for d in ds]),
-            "site_xpos": np.stack([d.site_xpos for d in ds]),
-            "site_xmat": np.stack([d.site_xmat for d in ds]),
-            "mocap_pos": np.stack([d.mocap_pos for d in ds]),
-            "mocap_quat": np.stack([d.mocap_quat for d in ds]),
-        }
+        """Views of the buffers the stepping threads filled; valid until the next step or reset."""
+        return self._buffers
 
     def world(self, i: int) -> mujoco.MjData:
         return self.datas[i]

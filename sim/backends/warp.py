@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import mujoco
 import numpy as np
+
 from honed.sim.backends.base import BACKENDS, PhysicsBackend
 
 

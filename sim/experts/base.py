@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
+
 from honed.features import PRIVILEGED, STATE
 from honed.registry import Registry
 from honed.sim.config import SimConfig

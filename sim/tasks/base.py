@@ -12,6 +12,7 @@ from typing import Any
 
 import mujoco
 import numpy as np
+
 from honed.arms import SO101
 from honed.registry import Registry
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mujoco
 import numpy as np
+
 from honed.sim.tasks.base import (
     TASKS,
     BatchView,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mujoco
 import numpy as np
+
 from honed.sim.tasks.base import TASKS, BatchView, ResetState, Task, add_free_box, add_marker
 from honed.sim.tasks.pick import (
     COLORS,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mujoco
 import numpy as np
+
 from honed.sim.tasks.base import (
     TASKS,
     BatchView,
@@ -71,6 +72,9 @@ def add_t_geoms(body: mujoco.MjsBody, name: str, rgba: tuple[float, ...], height
             geom.contype, geom.conaffinity, geom.condim = 1, 3, 3
             geom.friction = [0.5, 0.005, 0.0001]
             geom.mass = 0.06
+            # Outrank the fingers' contact parameters (priority 1) so a push meets the T's own plastic
+            # friction, not the jaws' 5 cm torsional grip that stops the T turning about the pusher.
+            geom.priority = 2
         else:
             geom.contype = geom.conaffinity = 0
             geom.group = 1

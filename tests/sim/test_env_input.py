@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from honed.registry import UnknownNameError
 from honed.sim import make_batched_env, make_env
 from honed.sim.tasks.base import HOME_QPOS

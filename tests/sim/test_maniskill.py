@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from honed.sim import make_batched_env
 from honed.sim.maniskill import ManiSkillUnavailable, unavailable_reason
 

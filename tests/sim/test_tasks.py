@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from honed.features import ACTION, PRIVILEGED, STATE, TASK
 from honed.sim import make_env
 from honed.sim.tasks import TASKS
@@ -54,6 +55,7 @@ def test_pick_cube_success_predicate_on_lifted_cube():
     import mujoco
 
     mujoco.mj_forward(env.model, data)
+    env.core.backend.refresh()
     assert task.success(env.core.backend.view(env.core.instruction))[0]
     env.close()
 
@@ -68,10 +70,12 @@ def test_pick_color_success_only_for_named_cube():
     other = (target + 1) % 3
     data.qpos[task.cube_adrs[other] + 2] = 0.08
     mujoco.mj_forward(env.model, data)
+    env.core.backend.refresh()
     assert not task.success(env.core.backend.view(env.core.instruction))[0]
     data.qpos[task.cube_adrs[other] + 2] = 0.015
     data.qpos[task.cube_adrs[target] + 2] = 0.08
     mujoco.mj_forward(env.model, data)
+    env.core.backend.refresh()
     assert task.success(env.core.backend.view(env.core.instruction))[0]
     env.close()
 

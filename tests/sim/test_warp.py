@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from honed.sim.config import SimConfig
 from honed.sim.core import TwinCore
 from honed.sim.tasks.base import HOME_QPOS
