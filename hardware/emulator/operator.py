@@ -1,0 +1,71 @@
+"""The scripted person who holds an emulated arm: still, waving it about, or following calibration.
+
+``calibrate`` does what the calibration prompts ask a person to do: hold the arm in the middle
+of its range until the homing offsets have been written, sweep every joint through its whole
+range once, then keep moving it (``wave``) like a leader arm in a teleoperation session.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from honed.arms import ArmSpec
+
+OPERATORS = ("limp", "hold", "wave", "calibrate")
+SETTLE_S = 0.3
+"""Time between the last homing write and the start of the sweep."""
+
+
+class Operator:
+    """Hand poses (rad) over time; None means nobody is holding the arm."""
+
+    RAMP_S = 1.0
+    """The wave grows from the middle pose over this long, so the hand never jumps."""
+
+    def __init__(self, arm: ArmSpec, mode: str, sweep_s: float = 4.0, wave_period_s: float = 4.0):
+        if mode not in OPERATORS:
+            raise ValueError(f"operator {mode!r} is not one of {', '.join(OPERATORS)}")
+        self.arm = arm
+        self.mode = mode
+        self.sweep_s = sweep_s
+        self.wave_period_s = wave_period_s
+        self.middle = np.clip(np.zeros(arm.num_joints), arm.low, arm.high)
+        self._homed_at: float | None = None
+        self._start: float | None = None
+
+    def homing_written(self, now: float) -> None:
+        """The driver wrote homing offsets: the calibration is underway."""
+        self._homed_at = now
+
+    def pose(self, now: float) -> np.ndarray | None:
+        if self._start is None:
+            self._start = now
+        if self.mode == "limp":
+            return None
+        if self.mode == "hold":
+            return self.middle
+        if self.mode == "wave":
+            return self.wave(now - self._start)
+        return self._calibration_pose(now)
+
+    def _calibration_pose(self, now: float) -> np.ndarray:
+        if self._homed_at is None or now - self._homed_at < SETTLE_S:
+            return self.middle
+        t = now - self._homed_at - SETTLE_S
+        if t < self.sweep_s:
+            return self.sweep(t / self.sweep_s)
+        return self.wave(t - self.sweep_s)
+
+    def sweep(self, s: float) -> np.ndarray:
+        """Through the upper limit, then the lower limit, back to the middle, for s in [0, 1]."""
+        wave = np.sin(2 * np.pi * s)
+        return np.where(wave >= 0, wave * self.arm.high, -wave * self.arm.low)
+
+    def wave(self, t: float) -> np.ndarray:
+        """A smooth motion over the middle half of each joint's range, joints out of phase."""
+        n = self.arm.num_joints
+        phase = 2 * np.pi * (t / self.wave_period_s + np.arange(n) / n)
+        centre = (self.arm.low + self.arm.high) / 2
+        half = (self.arm.high - self.arm.low) / 4
+        ramp = min(1.0, t / self.RAMP_S)
+        return self.middle + ramp * (centre + half * np.sin(phase) - self.middle)

@@ -1,0 +1,349 @@
+"""The servo-bus emulator: a pseudo-terminal answering Feetech / Dynamixel packets byte-exactly.
+
+One loop (own thread or process) reads instruction packets from the pty master, answers them
+from the emulated servos' memories, and steps the joints (the MuJoCo twin) in real time between
+packets. With ``timing`` on, each status packet is released when it would have finished arriving
+on a real bus: instruction bytes and reply bytes at the baud rate plus each servo's return delay.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import fcntl
+import logging
+import os
+import select
+import threading
+import time
+import tty
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from honed.arms import ARMS
+from honed.hardware.emulator.config import EmulatorConfig
+from honed.hardware.emulator.joints import JointBackend, KinematicJoints, TwinJoints
+from honed.hardware.emulator.operator import Operator
+from honed.hardware.emulator.registers import TABLES
+from honed.hardware.emulator.servo import EmulatedServo
+from honed.hardware.motors import MODEL_NUMBER, arm_motors, bus_protocol
+from honed.hardware.protocol import BROADCAST_ID, PROTOCOLS, Inst, Instruction, ProtocolError
+
+log = logging.getLogger(__name__)
+TCGETS2 = 0x802C542A
+IDLE_WAKE_S = 0.002
+SPIN_S = 0.0002
+"""Final stretch before a reply's release time that is busy-waited instead of slept."""
+
+
+@dataclass
+class EmulatorStats:
+    """What the emulator saw and did."""
+
+    instructions: int = 0
+    replies: int = 0
+    dropped: int = 0
+    corrupted: int = 0
+    wrong_baud: int = 0
+    bad_packets: int = 0
+
+
+class Reply(NamedTuple):
+    """A status packet due: the servo answering, the ID it answers from, error byte, parameters."""
+
+    servo: EmulatedServo
+    id: int
+    error: int
+    params: bytes
+
+
+def port_baudrate(fd: int) -> int:
+    """The baud rate the driver set on the pty (Linux termios2), or -1 if unknown."""
+    buf = array.array("i", [0] * 64)
+    try:
+        fcntl.ioctl(fd, TCGETS2, buf)
+    except OSError:
+        return -1
+    return int(buf[10])
+
+
+class BusEmulator:
+    """Emulated servos of one arm on one pseudo-terminal."""
+
+    def __init__(self, config: EmulatorConfig, joints: JointBackend | None = None):
+        config.check()
+        self.config = config
+        self.arm = ARMS[config.robot]
+        motors = arm_motors(config.robot, config.role)
+        self.protocol = PROTOCOLS[bus_protocol(motors)]
+        table = TABLES[self.protocol.name]
+        rng = np.random.default_rng(config.seed)
+        wanted = set(config.ids) or {m.id for m in motors}
+        self.servos: list[EmulatedServo] = []
+        self.joint_of: list[int] = []
+        for index, m in enumerate(motors):
+            zero_tick = int(rng.integers(1024, 3072))
+            if m.id in wanted:
+                servo = EmulatedServo(table, m.id, MODEL_NUMBER[m.model], zero_tick, config.baudrate)
+                self.servos.append(servo)
+                self.joint_of.append(index)
+        self.joints = joints if joints is not None else self._make_joints()
+        self.operator = Operator(self.arm, config.operator, sweep_s=config.sweep_s)
+        self.stats = EmulatorStats()
+        self._rng = np.random.default_rng(config.faults.seed)
+        self._status_count = 0
+        self._master = self._slave = -1
+        self.path = ""
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._started = 0.0
+        self._wire_free = 0.0
+        self.vanished = False
+
+    def _make_joints(self) -> JointBackend:
+        if self.config.joints == "kinematic":
+            return KinematicJoints(self.arm)
+        return TwinJoints(self.arm)
+
+    # ----- lifecycle ------------------------------------------------------------------------
+    def open(self) -> str:
+        """Create the pseudo-terminal; returns the device path a driver should open."""
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        os.set_blocking(self._master, False)
+        self.path = os.ttyname(self._slave)
+        if self.config.link:
+            link = Path(self.config.link)
+            link.unlink(missing_ok=True)
+            link.symlink_to(self.path)
+        self._started = time.monotonic()
+        self._refresh(self._started)
+        return self.path
+
+    def start(self) -> str:
+        """Open the pty and serve it from a background thread; returns the device path."""
+        path = self.open() if not self.path else self.path
+        self._thread = threading.Thread(target=self.serve, name=f"emulator {path}", daemon=True)
+        self._thread.start()
+        return path
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)
+        self._close()
+
+    def vanish(self) -> None:
+        """Make the port disappear, as when the USB adapter is pulled out."""
+        self.vanished = True
+        self._stop.set()
+
+    def _close(self) -> None:
+        for fd in (self._master, self._slave):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._master = self._slave = -1
+        if self.config.link:
+            Path(self.config.link).unlink(missing_ok=True)
+
+    def __enter__(self) -> BusEmulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ----- main loop ------------------------------------------------------------------------
+    def serve(self) -> None:
+        """Answer packets and step the joints until stopped, vanished or out of time."""
+        buf = bytearray()
+        cfg = self.config
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if cfg.duration_s and now - self._started >= cfg.duration_s:
+                    break
+                if cfg.faults.vanish_after_s and now - self._started >= cfg.faults.vanish_after_s:
+                    self.vanished = True
+                    break
+                ready, _, _ = select.select([self._master], [], [], IDLE_WAKE_S)
+                with self._lock:
+                    self._refresh(time.monotonic())
+                if ready:
+                    buf += self._read_master()
+                    self._handle_buffer(buf)
+        finally:
+            self._close()
+
+    def _read_master(self) -> bytes:
+        try:
+            return os.read(self._master, 4096)
+        except (BlockingIOError, InterruptedError):
+            return b""
+        except OSError:
+            time.sleep(IDLE_WAKE_S)  # no driver has the port open yet
+            return b""
+
+    def _handle_buffer(self, buf: bytearray) -> None:
+        while True:
+            frame, end = self.protocol.next_frame(buf)
+            if frame is None:
+                del buf[:end]
+                return
+            del buf[:end]
+            received = time.monotonic()
+            if self.config.check_baud and port_baudrate(self._slave) != self.servos_baudrate():
+                self.stats.wrong_baud += 1
+                continue
+            try:
+                inst = self.protocol.parse_instruction(frame)
+            except ProtocolError:
+                self.stats.bad_packets += 1
+                continue
+            self.stats.instructions += 1
+            with self._lock:
+                replies = self._execute(inst)
+            self._send(replies, len(self.protocol.frame(frame.id, frame.body)), received)
+
+    def servos_baudrate(self) -> int:
+        rates = {s.baudrate for s in self.servos}
+        return rates.pop() if len(rates) == 1 else -1
+
+    # ----- joints <-> registers ---------------------------------------------------------------
+    def _refresh(self, now: float) -> None:
+        self.joints.advance(now, self.operator.pose(now))
+        q, qd, effort = self.joints.state()
+        for servo, j in zip(self.servos, self.joint_of):
+            servo.refresh(float(q[j]), float(qd[j]), float(effort[j]))
+
+    def _update_drive(self) -> None:
+        n = self.arm.num_joints
+        on, goal, scale = np.zeros(n, dtype=bool), np.zeros(n), np.ones(n)
+        for servo, j in zip(self.servos, self.joint_of):
+            on[j] = servo.torque_on
+            goal[j] = servo.goal_angle()
+            scale[j] = servo.torque_fraction()
+        self.joints.drive(on, goal, scale)
+
+    # ----- instructions -----------------------------------------------------------------------
+    def _alive(self, servo: EmulatedServo) -> bool:
+        f = self.config.faults
+        dead = servo.id in f.dead_ids and time.monotonic() - self._started >= f.dead_after_s
+        return not dead
+
+    def _addressed(self, servo_id: int) -> list[EmulatedServo]:
+        return [s for s in self.servos if (servo_id in (s.id, BROADCAST_ID)) and self._alive(s)]
+
+    def _execute(self, inst: Instruction) -> list[Reply]:
+        """Apply an instruction; returns the status packets it calls for."""
+        p, params = self.protocol, inst.params
+        fs = p.field_size
+        if inst.inst == Inst.PING:
+            return [Reply(s, s.id, 0, self._ping_params(s)) for s in self._addressed(inst.id)]
+        if inst.inst == Inst.READ and len(params) == 2 * fs and inst.id != BROADCAST_ID:
+            return [self._read(s, p.field(params, 0), p.field(params, 1)) for s in self._addressed(inst.id)]
+        if inst.inst == Inst.WRITE and len(params) > fs:
+            return self._write(inst.id, p.field(params, 0), params[fs:])
+        if inst.inst == Inst.SYNC_READ and len(params) >= 2 * fs:
+            addr, length = p.field(params, 0), p.field(params, 1)
+            wanted = list(params[2 * fs :])
+            servos = [s for i in wanted for s in self._addressed(i) if i != BROADCAST_ID]
+            return [self._read(s, addr, length) for s in servos]
+        if inst.inst == Inst.SYNC_WRITE and len(params) >= 2 * fs:
+            self._sync_write(p.field(params, 0), p.field(params, 1), params[2 * fs :])
+            return []
+        self.stats.bad_packets += 1
+        return []
+
+    @staticmethod
+    def _ping_params(servo: EmulatedServo) -> bytes:
+        if servo.feetech:
+            return b""
+        model = servo.get("Model_Number").to_bytes(2, "little")
+        return model + bytes([servo.get("Firmware_Version")])
+
+    @staticmethod
+    def _read(servo: EmulatedServo, addr: int, length: int) -> Reply:
+        error, data = servo.read(addr, length)
+        return Reply(servo, servo.id, error, data)
+
+    def _write(self, servo_id: int, addr: int, data: bytes) -> list[Reply]:
+        replies = []
+        for s in self._addressed(servo_id):
+            old_id = s.id  # the status comes from the ID the instruction was sent to
+            error = s.write(addr, data)
+            self._note_homing(s)
+            if servo_id != BROADCAST_ID and s.answers(False):
+                replies.append(Reply(s, old_id, error, b""))
+        self._update_drive()
+        return replies
+
+    def _sync_write(self, addr: int, length: int, data: bytes) -> None:
+        if length <= 0:
+            return
+        for k in range(0, len(data) - length, length + 1):
+            servo_id, value = data[k], data[k + 1 : k + 1 + length]
+            for s in self._addressed(servo_id):
+                s.write(addr, value)
+                self._note_homing(s)
+        self._update_drive()
+
+    def _note_homing(self, servo: EmulatedServo) -> None:
+        if servo.homing_writes:
+            servo.homing_writes = 0
+            self.operator.homing_written(time.monotonic())
+
+    # ----- status packets ---------------------------------------------------------------------
+    def _send(self, replies: list[Reply], instruction_len: int, received: float) -> None:
+        cfg, faults = self.config, self.config.faults
+        byte_time = 10.0 / max(self.servos_baudrate(), 1)
+        t = max(self._wire_free, received)
+        if cfg.timing:
+            t += instruction_len * byte_time
+        for reply in replies:
+            error = reply.error | self._injected_error(reply.servo)
+            packet = self.protocol.status(reply.id, error, reply.params)
+            if cfg.timing:
+                t += reply.servo.return_delay_s + len(packet) * byte_time
+            t += faults.extra_delay_ms / 1000.0
+            sent = self._faulty(packet)
+            if sent is None:
+                continue
+            self._sleep_until(t)
+            try:
+                os.write(self._master, sent)
+            except OSError:
+                return
+            self.stats.replies += 1
+        self._wire_free = t
+
+    def _injected_error(self, servo: EmulatedServo) -> int:
+        f = self.config.faults
+        return f.error_byte if servo.id in f.error_ids else servo.error_byte
+
+    def _faulty(self, packet: bytes) -> bytes | None:
+        f = self.config.faults
+        self._status_count += 1
+        n = self._status_count
+        if (f.drop_every and n % f.drop_every == 0) or (f.drop_rate and self._rng.random() < f.drop_rate):
+            self.stats.dropped += 1
+            return None
+        if (f.corrupt_every and n % f.corrupt_every == 0) or (
+            f.corrupt_rate and self._rng.random() < f.corrupt_rate
+        ):
+            self.stats.corrupted += 1
+            return packet[:-1] + bytes([packet[-1] ^ 0x5A])
+        return packet
+
+    @staticmethod
+    def _sleep_until(t: float) -> None:
+        remaining = t - time.monotonic()
+        if remaining > SPIN_S:
+            time.sleep(remaining - SPIN_S)
+        while time.monotonic() < t:
+            pass

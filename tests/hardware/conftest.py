@@ -1,0 +1,92 @@
+"""Shared fixtures: emulated servo buses on real pseudo-terminals, opened with real pyserial."""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import serial
+
+from honed.hardware.emulator import BusEmulator, EmulatorConfig, FaultConfig
+
+
+@pytest.fixture
+def emulators() -> Iterator[Callable[..., BusEmulator]]:
+    """Start emulators (background threads) from EmulatorConfig fields; all stop at teardown."""
+    started: list[BusEmulator] = []
+
+    def start(preset: bool = False, **fields: object) -> BusEmulator:
+        fields.setdefault("joints", "kinematic")
+        fields.setdefault("timing", False)
+        if isinstance(fields.get("faults"), dict):
+            fields["faults"] = FaultConfig(**fields["faults"])  # type: ignore[arg-type]
+        emulator = BusEmulator(EmulatorConfig(**fields))  # type: ignore[arg-type]
+        if preset:
+            from honed.hardware.emulator.preset import preset_calibration
+
+            preset_calibration(emulator)
+        emulator.start()
+        started.append(emulator)
+        return emulator
+
+    yield start
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
+def calibration_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "calibration"
+    path.mkdir()
+    return path
+
+
+def open_port(path: str, baudrate: int = 1_000_000) -> serial.Serial:
+    return serial.Serial(path, baudrate, timeout=0)
+
+
+def transact(port: serial.Serial, packet: bytes, expect: int, timeout: float = 1.0) -> bytes:
+    """Write a packet and collect ``expect`` bytes (or whatever came before the deadline)."""
+    port.reset_input_buffer()
+    port.write(packet)
+    return collect(port, expect, timeout)
+
+
+def collect(port: serial.Serial, expect: int, timeout: float) -> bytes:
+    out = bytearray()
+    deadline = time.monotonic() + timeout
+    while len(out) < expect:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        ready, _, _ = select.select([port.fileno()], [], [], remaining)
+        if ready:
+            out += port.read(max(1, port.in_waiting))
+    return bytes(out)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` until true; fail naming ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.005)
+
+
+def path_exists(path: str) -> bool:
+    return os.path.exists(path)
+
+
+@pytest.fixture
+def hw() -> object:
+    """The helpers above, for tests (importlib mode does not put conftest on sys.path)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        open_port=open_port, transact=transact, collect=collect, wait_for=wait_for, path_exists=path_exists
+    )

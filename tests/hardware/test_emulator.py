@@ -1,0 +1,162 @@
+"""The servo-bus emulator answers raw packets byte-exactly, paces them like the wire, injects faults."""
+
+from __future__ import annotations
+
+import termios
+import time
+
+import numpy as np
+import pytest
+import serial
+
+from honed.hardware.emulator.registers import TABLES
+from honed.hardware.protocol import BROADCAST_ID, PROTOCOLS
+
+ROBOT_OF = {"feetech": "so101", "dynamixel": "koch"}
+ADDR = {"feetech": {"model": 3, "goal": 42, "present": 56, "torque": 40, "id": 5, "delay": 7},
+        "dynamixel": {"model": 0, "goal": 116, "present": 132, "torque": 64, "id": 7, "delay": 9}}  # fmt: skip
+
+
+def le(value: int, size: int) -> bytes:
+    return (value % (1 << (8 * size))).to_bytes(size, "little")
+
+
+@pytest.mark.parametrize("protocol", ["feetech", "dynamixel"])
+def test_register_tables_agree_with_lerobot(protocol: str) -> None:
+    from lerobot.motors.dynamixel.tables import X_SERIES_CONTROL_TABLE
+    from lerobot.motors.feetech.tables import STS_SMS_SERIES_CONTROL_TABLE
+
+    theirs = STS_SMS_SERIES_CONTROL_TABLE if protocol == "feetech" else X_SERIES_CONTROL_TABLE
+    ours = TABLES[protocol].registers
+    used = ["Model_Number", "ID", "Baud_Rate", "Return_Delay_Time", "Min_Position_Limit", "Max_Position_Limit",
+            "Homing_Offset", "Operating_Mode", "Torque_Enable", "Goal_Position", "Present_Position",
+            "Present_Velocity", "Present_Temperature", "Moving", "Present_Current"]  # fmt: skip
+    assert set(used) <= set(ours)
+    for name, reg in ours.items():
+        assert (reg.addr, reg.size) == tuple(theirs[name]), name
+
+
+@pytest.mark.parametrize("protocol", ["feetech", "dynamixel"])
+def test_every_instruction_is_answered_byte_exactly(protocol: str, emulators, hw) -> None:
+    p, a = PROTOCOLS[protocol], ADDR[protocol]
+    emu = emulators(robot=ROBOT_OF[protocol])
+    size = 2 if protocol == "feetech" else 4
+    model = emu.servos[2].get("Model_Number")
+    port = hw.open_port(emu.path)
+    ping_params = b"" if protocol == "feetech" else le(model, 2) + bytes([45])
+    want = p.status(3, 0, ping_params)
+    assert hw.transact(port, p.ping(3), len(want)) == want
+    want = p.status(3, 0, le(model, 2))
+    assert hw.transact(port, p.read(3, a["model"], 2), len(want)) == want
+    want = p.status(3, 0)
+    assert hw.transact(port, p.write(3, a["goal"], le(2100, size)), len(want)) == want
+    assert emu.servos[2].get("Goal_Position") == 2100
+    ids = [1, 2, 3, 4, 5, 6]
+    expected = b"".join(p.status(i, 0, le(emu.servos[i - 1].get("Present_Position"), size)) for i in ids)
+    assert hw.transact(port, p.sync_read(ids, a["present"], size), len(expected)) == expected
+    silence = hw.transact(port, p.sync_write(a["goal"], size, {i: le(2000 + i, size) for i in ids}), 1, 0.05)
+    assert silence == b""
+    assert [s.get("Goal_Position") for s in emu.servos] == [2000 + i for i in ids]
+    port.close()
+
+
+@pytest.mark.parametrize("protocol", ["feetech", "dynamixel"])
+def test_broadcast_ping_and_id_change(protocol: str, emulators, hw) -> None:
+    p, a = PROTOCOLS[protocol], ADDR[protocol]
+    emu = emulators(robot=ROBOT_OF[protocol], ids=[1, 4])
+    port = hw.open_port(emu.path)
+    replies = hw.transact(port, p.ping(BROADCAST_ID), 200, 0.1)
+    found, pos = [], 0
+    while (frame := p.next_frame(replies, pos))[0] is not None:
+        found.append(frame[0].id)
+        pos = frame[1]
+    assert found == [1, 4]
+    if protocol == "dynamixel":  # IDs live in EEPROM: torque must be off (it is)
+        pass
+    want = p.status(4, 0)  # the reply comes from the old ID
+    assert hw.transact(port, p.write(4, a["id"], bytes([9])), len(want)) == want
+    assert hw.transact(port, p.ping(4), 1, 0.05) == b""
+    assert hw.transact(port, p.ping(9), 6, 0.5)[:2] == b"\xff\xff"
+    port.close()
+
+
+def test_dynamixel_refuses_eeprom_writes_under_torque(emulators, hw) -> None:
+    p = PROTOCOLS["dynamixel"]
+    emu = emulators(robot="koch")
+    port = hw.open_port(emu.path)
+    assert hw.transact(port, p.write(2, 64, b"\x01"), 11) == p.status(2, 0)
+    assert hw.transact(port, p.write(2, 20, le(100, 4)), 11) == p.status(2, 7)  # homing offset: access error
+    assert hw.transact(port, p.write(2, 132, le(5, 4)), 11) == p.status(2, 7)  # present position is read-only
+    assert emu.servos[1].get("Homing_Offset") == 0
+    port.close()
+
+
+def test_replies_are_paced_like_the_wire(emulators, hw) -> None:
+    p = PROTOCOLS["feetech"]
+    emu = emulators(robot="so101", timing=True)
+    port = hw.open_port(emu.path)
+    ids = [1, 2, 3, 4, 5, 6]
+    for delay_units, floor_s in ((0, (14 + 6 * 8) * 10e-6), (250, (14 + 6 * 8) * 10e-6 + 6 * 500e-6)):
+        for i in ids:
+            hw.transact(port, p.write(i, 7, bytes([delay_units])), 6)
+        start = time.perf_counter()
+        out = hw.transact(port, p.sync_read(ids, 56, 2), 48)
+        elapsed = time.perf_counter() - start
+        assert len(out) == 48
+        assert elapsed >= floor_s * 0.95, (delay_units, elapsed)
+    port.close()
+
+
+def test_packets_at_the_wrong_baud_rate_go_unanswered(emulators, hw) -> None:
+    p = PROTOCOLS["feetech"]
+    emu = emulators(robot="so101")
+    port = hw.open_port(emu.path, baudrate=57_600)
+    assert hw.transact(port, p.ping(1), 1, 0.1) == b""
+    assert emu.stats.wrong_baud >= 1
+    port.baudrate = 1_000_000
+    assert hw.transact(port, p.ping(1), 6) == p.status(1, 0)
+    port.close()
+
+
+def test_injected_faults(emulators, hw) -> None:
+    p = PROTOCOLS["feetech"]
+    faults = {"drop_every": 3, "corrupt_every": 5, "dead_ids": [3], "error_ids": [2], "error_byte": 0x20}
+    emu = emulators(robot="so101", faults=faults)
+    port = hw.open_port(emu.path)
+    answers = [hw.transact(port, p.ping(1), 6, 0.05) for _ in range(6)]
+    assert answers.count(b"") == 2  # every 3rd status packet dropped
+    corrupt = [a for a in answers if a and a != p.status(1, 0)]
+    assert len(corrupt) == 1 and corrupt[0][:-1] == p.status(1, 0)[:-1]
+    assert hw.transact(port, p.ping(3), 1, 0.05) == b""  # a dead servo stays silent
+    emu.config.faults.drop_every = emu.config.faults.corrupt_every = 0
+    assert hw.transact(port, p.ping(2), 6) == p.status(2, 0x20)
+    port.close()
+
+
+def test_port_vanishes(emulators, hw) -> None:
+    emu = emulators(robot="so101", faults={"vanish_after_s": 0.2})
+    port = hw.open_port(emu.path)
+    hw.wait_for(lambda: emu.vanished, 5.0, "the port to vanish")
+    with pytest.raises((serial.SerialException, termios.error)):
+        hw.transact(port, PROTOCOLS["feetech"].ping(1), 6)
+    hw.wait_for(lambda: not hw.path_exists(emu.path), 5.0, "the device node to go away")
+
+
+def test_twin_backed_servos_move_the_twin(emulators, hw) -> None:
+    p = PROTOCOLS["feetech"]
+    emu = emulators(robot="so101", joints="twin", preset=True)
+    port = hw.open_port(emu.path)
+    servo = emu.servos[0]  # shoulder_pan: no gravity load about its vertical axis
+    hw.transact(port, p.write(1, 40, b"\x01"), 6)
+    goal = servo.get("Present_Position") + 300
+    hw.transact(port, p.write(1, 42, le(goal, 2)), 6)
+    hw.wait_for(lambda: abs(servo.get("Present_Position") - goal) < 15, 5.0, "the twin to reach the goal")
+    q, _, _ = emu.joints.state()
+    assert q[0] == pytest.approx(300 * 2 * np.pi / 4096, abs=0.03)
+    port.close()
+
+
+def test_wave_operator_moves_a_limp_leader(emulators, hw) -> None:
+    emu = emulators(robot="so101", role="leader", joints="twin", operator="wave")
+    first = emu.joints.state()[0].copy()
+    hw.wait_for(lambda: np.abs(emu.joints.state()[0] - first).max() > 0.2, 5.0, "the hand to move the leader")
