@@ -1,0 +1,196 @@
+"""Experts for ``pick_cube`` and ``pick_color``: a top-down grasp of a cube, then a lift.
+
+Strategies (the demos' modes): ``square`` closes the jaws across the cube's face pair that needs the
+least wrist roll; ``turned`` closes them across the other face pair, a quarter turn of the wrist
+away. Both approach from above, descend straight down, squeeze, and lift while drawing the cube
+back toward the base. A grasp that comes up empty reopens and tries again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from honed.features import STATE
+from honed.sim.experts.base import EXPERTS, Expert
+from honed.sim.experts.cartesian import DOWN, IKTracker, Phase, PhaseRunner, ToolPose, roll_for_closing
+from honed.sim.tasks.base import quat_yaw
+from honed.sim.tasks.pick import COLORS
+
+GRIPPER_OPEN = 1.0
+"""Jaw opening (rad) for a 3 cm cube: clears it by about 1 cm on the moving jaw's side."""
+GRIPPER_SQUEEZE = -0.15
+"""Closed target (rad) past contact, so the servo holds the cube at its force limit."""
+PREGRASP_HEIGHT = 0.075
+"""tcp height (m) above the table before the straight descent."""
+GRASP_ABOVE_CENTER = 0.006
+"""tcp height above the cube's centre (m) at the grasp: keeps the fixed jaw's tip off the table."""
+FIXED_JAW_CLEARANCE = 0.007
+"""Offset (m) of the tcp from the cube's centre toward the fixed jaw, so that jaw clears the cube."""
+LIFT_HEIGHT = 0.12
+"""tcp height (m) the cube is lifted to."""
+LIFT_REACH = 0.21
+"""Largest distance (m) from the base at the end of the lift (draws far cubes back)."""
+LIFTED = 0.035
+"""Cube centre height (m) above which a grasp counts as holding the cube."""
+BLOCKED = 0.01
+"""How far (m) the tcp may stay above its grasp height before the descent counts as blocked."""
+SETTLE_SECONDS = 0.5
+"""Time (s) the final pose is held before the expert reports itself finished."""
+
+
+def grasp_rolls(pos: np.ndarray, cube_yaw: float) -> np.ndarray:
+    """Rolls of the four top-down grasps closing across the cube's faces, shape (4,)."""
+    return np.array([roll_for_closing(pos, cube_yaw + k * np.pi / 2) for k in range(4)])
+
+
+def nearest_roll(rolls: np.ndarray, reference: float) -> float:
+    return float(rolls[np.argmin(np.abs(rolls - reference))])
+
+
+class GraspExpert(Expert):
+    """Top-down cube grasping shared by the pick and place experts; subclasses say which cube."""
+
+    strategies = ("square", "turned")
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.tracker = IKTracker(self.model, self.ik)
+        self.runner = PhaseRunner(self.tracker, self.control_hz)
+        self.roll = 0.0
+        self.tempo = 1.0
+
+    def cube(self, privileged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Position (3,) and quaternion (4,) of the cube to grasp."""
+        raise NotImplementedError
+
+    def begin(self, obs: dict[str, Any]) -> None:
+        state = np.asarray(obs[STATE], np.float64)
+        self.tempo = float(self.rng.uniform(0.9, 1.1))
+        self.runner.begin(self.phases(), state[:5], state[5])
+
+    def plan(self, state: np.ndarray, privileged: np.ndarray, obs: dict[str, Any]) -> np.ndarray:
+        return self.runner.step(privileged)
+
+    def phases(self) -> list[Phase]:
+        return self.grasp_phases() + self.lift_phases() + self.retry_phases()
+
+    @property
+    def finished(self) -> bool:
+        """True once the script has held its final pose for SETTLE_SECONDS (the episode may end)."""
+        return self.runner.phase.name == "hold" and self.runner.elapsed >= SETTLE_SECONDS
+
+    def seconds(self, base: float) -> float:
+        return base * self.tempo
+
+    # -- grasp ---------------------------------------------------------------------------------------
+
+    def choose_roll(self, privileged: np.ndarray) -> None:
+        """Fix the grasp's wrist roll for this attempt from the strategy and the cube's yaw."""
+        pos, quat = self.cube(privileged)
+        rolls = grasp_rolls(pos, float(quat_yaw(quat)))
+        order = np.argsort(np.abs(rolls))
+        square = rolls[order[0]]
+        if self.strategy == "square":
+            self.roll = float(square)
+        else:
+            turned = [r for r in rolls[order] if abs(abs(r - square) - np.pi / 2) < 0.1]
+            self.roll = float(turned[0])
+
+    def grasp_pose(self, privileged: np.ndarray, height: float) -> ToolPose:
+        """Top-down pose over the cube at tcp ``height`` with the chosen roll (kept as the cube turns)."""
+        pos, quat = self.cube(privileged)
+        roll = nearest_roll(grasp_rolls(pos, float(quat_yaw(quat))), self.roll)
+        pose = ToolPose(np.array([pos[0], pos[1], height]), DOWN, roll)
+        return pose.moved(pose.pos - FIXED_JAW_CLEARANCE * pose.closing_axis())
+
+    def above_cube(self, privileged: np.ndarray) -> ToolPose:
+        pose = self.grasp_pose(privileged, PREGRASP_HEIGHT)
+        return ToolPose(pose.pos, self.tracker.reachable_pitch(pose.pos), pose.roll)
+
+    def at_cube(self, privileged: np.ndarray) -> ToolPose:
+        return self.grasp_pose(privileged, self.cube(privileged)[0][2] + GRASP_ABOVE_CENTER)
+
+    def grasp_phases(self) -> list[Phase]:
+        hold = self.hold_current
+        return [
+            Phase("approach", self.seconds(1.3), GRIPPER_OPEN, self.above_cube, enter=self.choose_roll),
+            Phase("descend", self.seconds(0.9), GRIPPER_OPEN, self.at_cube, then=self.retry_if_blocked),
+            Phase("close", self.seconds(0.5), GRIPPER_SQUEEZE, hold, enter=self.freeze),
+        ]
+
+    def freeze(self, privileged: np.ndarray) -> None:
+        self.frozen = self.runner.pose
+
+    def hold_current(self, privileged: np.ndarray) -> ToolPose:
+        return self.frozen
+
+    # -- lift ----------------------------------------------------------------------------------------
+
+    def lift_goal(self, privileged: np.ndarray) -> ToolPose:
+        start = self.frozen.pos
+        xy = start[:2] * min(1.0, LIFT_REACH / max(float(np.linalg.norm(start[:2])), 1e-6))
+        pos = np.array([xy[0], xy[1], LIFT_HEIGHT])
+        return ToolPose(pos, self.lift_pitch, self.frozen.roll)
+
+    def start_lift(self, privileged: np.ndarray) -> None:
+        self.freeze(privileged)
+        self.lift_pitch = DOWN
+        self.lift_pitch = self.tracker.reachable_pitch(self.lift_goal(privileged).pos)
+
+    def retry_if_blocked(self, privileged: np.ndarray) -> str | None:
+        """Start over if the jaws came down on the cube instead of around it."""
+        blocked = privileged[2] - self.runner.pose.pos[2] > BLOCKED  # privileged starts with the tcp
+        return "reopen" if blocked else None
+
+    def holding(self, privileged: np.ndarray) -> bool:
+        return bool(self.cube(privileged)[0][2] > LIFTED)
+
+    def retry_unless_holding(self, privileged: np.ndarray) -> str | None:
+        return None if self.holding(privileged) else "reopen"
+
+    def reopen_goal(self, privileged: np.ndarray) -> ToolPose:
+        return self.frozen.moved(self.frozen.pos + np.array([0.0, 0.0, 0.03]))
+
+    def lift_phases(self) -> list[Phase]:
+        return [
+            Phase("lift", self.seconds(1.2), GRIPPER_SQUEEZE, self.lift_goal, enter=self.start_lift),
+            Phase(
+                "check", self.seconds(0.2), GRIPPER_SQUEEZE, self.lift_goal, then=self.retry_unless_holding
+            ),
+            Phase("hold", 1e9, GRIPPER_SQUEEZE, self.lift_goal),
+        ]
+
+    def retry_phases(self) -> list[Phase]:
+        """Reached only through a ``then`` jump: open, back off upward, and grasp again."""
+        again = self.grasp_phases()[0].name
+        return [
+            Phase(
+                "reopen",
+                self.seconds(0.6),
+                GRIPPER_OPEN,
+                self.reopen_goal,
+                enter=self.freeze,
+                then=lambda _: again,
+            )
+        ]
+
+
+@EXPERTS.register("pick_cube")
+class PickCubeExpert(GraspExpert):
+    """Lifts the task's only cube."""
+
+    def cube(self, privileged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return privileged[3:6], privileged[6:10]  # tcp(3), cube pos(3), cube quat(4)
+
+
+@EXPERTS.register("pick_color")
+class PickColorExpert(GraspExpert):
+    """Lifts the cube whose colour the instruction names (one-hot at the end of the privileged vector)."""
+
+    def cube(self, privileged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = len(COLORS)
+        target = int(np.argmax(privileged[-n:]))
+        pose = privileged[3 : 3 + 7 * n].reshape(n, 7)[target]  # tcp(3), n x (pos(3), quat(4)), onehot(n)
+        return pose[:3], pose[3:]
