@@ -19,6 +19,9 @@ class StoreLockedError(RuntimeError):
 class StoreWriteError(OSError):
     """Writing to the store failed (disk full, permissions, I/O error); the message names path and cause."""
 
+    def __str__(self) -> str:
+        return str(self.strerror)
+
 
 def fsync_path(path: Path) -> None:
     """Flush one file or directory to stable storage."""
@@ -65,8 +68,9 @@ def as_store_error(e: OSError, path: Path) -> StoreWriteError:
     """Wrap an OSError with a message that names the path and the cause (disk full gets its own words)."""
     if isinstance(e, StoreWriteError):
         return e
-    cause = "disk full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else (e.strerror or type(e).__name__)
-    return StoreWriteError(e.errno or 0, f"{cause} while writing {path} ({e})")
+    detail = e.strerror or type(e).__name__
+    cause = f"disk full ({detail})" if e.errno in (errno.ENOSPC, errno.EDQUOT) else detail
+    return StoreWriteError(e.errno or 0, f"{cause} while writing {path}")
 
 
 class WriterLock:

@@ -33,7 +33,8 @@ DROPPED = ".dropped"
 TIMESTAMP = "timestamp"
 FRAME_SUFFIX = ".jpeg"
 OFFSETS_SUFFIX = ".offsets"
-IMAGE_CHUNK_BYTES = 1 << 20
+IMAGE_CHUNK_BYTES = 1 << 18
+"""Chunk size of the concatenated JPEG bytes; zstd (the zarr default) squeezes the padding of the last chunk."""
 NUMERIC_CHUNK_FRAMES = 1024
 
 

@@ -21,8 +21,15 @@ from typing import Any
 from honed.cli import Verb, run
 from honed.hardware.robot import ROBOTS
 from honed.hardware.teleop import TELEOPS, TeleopEvents
+from honed.registry import Registry
 
-PLUGINS = ("honed.data.synthetic", "honed.sim.experts.teleop", "honed.sim.twin")
+PLUGINS = (
+    "honed.data.synthetic",
+    "honed.sim.twin",
+    "honed.sim.experts.teleop",
+    "honed.hardware.teleop_keyboard",
+    "honed.hardware.teleop_hid",
+)
 
 
 @dataclass
@@ -73,17 +80,25 @@ DEBUG = RecordConfig(
 )
 
 
-def load_plugins() -> None:
-    """Import the modules that register robots and teleops (all of honed.hardware, the twin, experts)."""
+def load_plugins(registry: Registry[Any], name: str) -> None:
+    """Import modules that register robots and teleops until ``name`` is registered: the twin and the
+    experts first, then every module of honed.hardware (so a new driver needs no change here)."""
     import honed.hardware as hardware
 
-    names = [m.name for m in pkgutil.walk_packages(hardware.__path__, "honed.hardware.")]
-    for name in [*PLUGINS, *names]:
+    modules = [*PLUGINS, *(m.name for m in pkgutil.walk_packages(hardware.__path__, "honed.hardware."))]
+    for module in modules:
+        if name in registry:
+            return
         try:
-            importlib.import_module(name)
+            importlib.import_module(module)
         except ModuleNotFoundError as e:
-            if e.name != name:
+            if e.name != module:
                 raise
+
+
+def lookup(registry: Registry[Any], name: str) -> Any:
+    load_plugins(registry, name)
+    return registry.get(name)
 
 
 def build(
@@ -91,13 +106,12 @@ def build(
 ) -> Any:
     """Call a registered factory with the offered arguments it declares, plus the user's options."""
     params = inspect.signature(registry_entry).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    unknown = [] if takes_any else sorted(set(options) - set(params))
+    if unknown:
+        raise SystemExit(f"honed-record: {what} options {unknown} not accepted; it accepts {list(params)}")
     kwargs = {k: v for k, v in offered.items() if k in params}
-    try:
-        return registry_entry(**{**kwargs, **options})
-    except TypeError as e:
-        raise SystemExit(
-            f"honed-record: {what} options {sorted(options)} not accepted ({e}); accepts {list(params)}"
-        ) from e
+    return registry_entry(**{**kwargs, **options})
 
 
 def terminal_events(teleop: Any) -> tuple[Callable[[], TeleopEvents] | None, Any]:
@@ -114,10 +128,9 @@ def terminal_events(teleop: Any) -> tuple[Callable[[], TeleopEvents] | None, Any
 def record(cfg: RecordConfig) -> int:
     from honed.data.record import Recorder, RecordError, open_store_for
 
-    load_plugins()
     offered = {"task": cfg.task, "seed": cfg.seed, "fps": cfg.fps, "control_hz": float(cfg.fps)}
-    robot = build(ROBOTS.get(cfg.robot), offered, dict(cfg.robot_options), f"robot {cfg.robot!r}")
-    teleop = build(TELEOPS.get(cfg.teleop), offered, dict(cfg.teleop_options), f"teleop {cfg.teleop!r}")
+    robot = build(lookup(ROBOTS, cfg.robot), offered, dict(cfg.robot_options), f"robot {cfg.robot!r}")
+    teleop = build(lookup(TELEOPS, cfg.teleop), offered, dict(cfg.teleop_options), f"teleop {cfg.teleop!r}")
     store = open_store_for(robot, cfg.store, cfg.fps, getattr(robot, "robot_type", robot.name))
     meta = {"operator": cfg.operator or None, "teleop": cfg.teleop, "robot": robot.name,
             "robot_id": cfg.robot_id or getattr(robot, "id", None) or robot.name,
@@ -142,6 +155,7 @@ def record(cfg: RecordConfig) -> int:
     return 0
 
 
+OPTION_PREFIXES = ("robot_options.", "teleop_options.")
 VERBS = {
     "run": Verb(RecordConfig, record, "record episodes with a robot and a teleoperator", {"debug": DEBUG})
 }
@@ -152,4 +166,5 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] != "run":
         args = ["run", *args] if args and args[0] not in ("help",) else ["run", "--help"]
+    args = [f"++{a}" if a.startswith(OPTION_PREFIXES) else a for a in args]
     raise SystemExit(run("record", VERBS, args) or 0)

@@ -224,7 +224,7 @@ def _entries_from_dirs(root: Path) -> list[EpisodeEntry]:
     for path in sorted((root / EPISODES).glob("ep_*")):
         try:
             attrs = dict(zarr.open_group(path, mode="r", zarr_format=3).attrs.get("episode", {}))  # type: ignore[arg-type]
-            length = len(zarr.open_array(path / TIMESTAMP, mode="r"))
+            length = zarr.open_array(path / TIMESTAMP, mode="r").shape[0]
             entries.append(
                 EpisodeEntry(0, int(attrs["serial"]), length, str(attrs["task"]), dict(attrs.get("meta", {})))
             )

@@ -74,7 +74,7 @@ class StagedEpisode:
             self._create(key, (0, *shape), (NUMERIC_CHUNK_FRAMES, *shape), feats[key].dtype)
         for key in self.info.image_keys:
             self.group.create_array(
-                key + FRAME_SUFFIX, shape=(0,), chunks=(IMAGE_CHUNK_BYTES,), dtype="uint8", compressors=None
+                key + FRAME_SUFFIX, shape=(0,), chunks=(IMAGE_CHUNK_BYTES,), dtype="uint8"
             )
             self._create(key + OFFSETS_SUFFIX, (0,), (NUMERIC_CHUNK_FRAMES,), "int64")
             self.append(key + OFFSETS_SUFFIX, np.zeros(1, np.int64))

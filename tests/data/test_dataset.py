@@ -1,0 +1,92 @@
+"""The training dataset: windows, edge padding, the batch contract, statistics saved once."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from honed.data import stats as stats_module
+from honed.data.dataset import EpisodeDataset, make_loader
+from honed.data.stats import load_or_compute_stats
+
+
+def test_windows_repeat_edge_frames_and_mark_padded_actions(make_store):
+    store, written = make_store([6, 9])
+    ds = EpisodeDataset(store, n_obs_steps=3, horizon=4)
+    assert len(ds) == 15
+    actions = [np.stack([f["action"] for f in ep]) for ep in written]
+    states = [np.stack([f["observation.state"] for f in ep]) for ep in written]
+
+    first = ds[6]  # frame 0 of episode 1: history repeats frame 0
+    np.testing.assert_array_equal(first["observation.state"].numpy(), states[1][[0, 0, 0]])
+    np.testing.assert_array_equal(first["action"].numpy(), actions[1][0:4])
+    assert not first["action_is_pad"].any() and first["task"] == "task 1"
+
+    last = ds[5]  # frame 5 (last) of episode 0: actions past the end repeat the last one
+    np.testing.assert_array_equal(last["action"].numpy(), actions[0][[5, 5, 5, 5]])
+    assert last["action_is_pad"].tolist() == [False, True, True, True]
+    np.testing.assert_array_equal(last["observation.state"].numpy(), states[0][[3, 4, 5]])
+    front = last["observation.images.front"]
+    assert front.dtype == torch.uint8 and front.shape == (3, 48, 64, 3)
+    np.testing.assert_array_equal(front[2].numpy(), store.episode(0).frame("observation.images.front", 5))
+
+
+def test_loader_with_two_workers_meets_the_batch_contract(make_store):
+    store, _ = make_store([10, 12])
+    ds = EpisodeDataset(store.root, n_obs_steps=2, horizon=5, cameras=["front"])
+    batches = list(make_loader(ds, batch_size=8, num_workers=2, shuffle=True))
+    assert sum(len(b["task"]) for b in batches) == 22
+    batch = batches[0]
+    assert (
+        batch["observation.state"].shape == (8, 2, 12) and batch["observation.state"].dtype == torch.float32
+    )
+    assert batch["observation.images.front"].shape == (8, 2, 48, 64, 3)
+    assert batch["observation.images.front"].dtype == torch.uint8
+    assert batch["action"].shape == (8, 5, 6) and batch["action_is_pad"].dtype == torch.bool
+    assert "observation.images.wrist" not in batch and isinstance(batch["task"], list)
+    assert set(ds.features) == {"observation.state", "observation.images.front", "action"}
+
+
+def test_statistics_are_right_and_computed_once(make_store, monkeypatch):
+    store, written = make_store([7, 8])
+    ds = EpisodeDataset(store)
+    states = np.concatenate([np.stack([f["observation.state"] for f in ep]) for ep in written])
+    np.testing.assert_allclose(ds.stats["observation.state"]["mean"], states.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ds.stats["observation.state"]["max"], states.max(0))
+    image = ds.stats["observation.images.wrist"]
+    assert image["mean"].shape == (3,) and image["min"].min() >= 0 and image["max"].max() <= 1
+    saved = json.loads((store.root / "stats.json").read_text())
+    assert set(saved["stats"]) == {
+        "observation.state",
+        "observation.images.front",
+        "observation.images.wrist",
+        "action",
+    }
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("statistics were recomputed although the store did not change")
+
+    monkeypatch.setattr(stats_module, "compute_stats", refuse)
+    again = EpisodeDataset(store, n_obs_steps=1, horizon=2)
+    np.testing.assert_array_equal(again.stats["action"]["std"], ds.stats["action"]["std"])
+
+
+def test_statistics_follow_new_episodes(make_store):
+    store, _ = make_store([5])
+    before = load_or_compute_stats(store, progress=False)["action"]["mean"]
+    grown, _ = make_store([5, 20])  # a different store content
+    after = load_or_compute_stats(grown, progress=False)["action"]["mean"]
+    assert not np.allclose(before, after)
+
+
+def test_bad_dataset_arguments_are_refused(make_store):
+    store, _ = make_store([3])
+    with pytest.raises(ValueError, match="n_obs_steps"):
+        EpisodeDataset(store, n_obs_steps=0)
+    with pytest.raises(ValueError, match=r"cameras \['top'\] are not in the store"):
+        EpisodeDataset(store, cameras=["top"])
+    with pytest.raises(IndexError, match="out of range"):
+        EpisodeDataset(store)[3]

@@ -1,0 +1,175 @@
+"""The recording loop: episodes, operator events, faults that end an episode cleanly, pacing."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+
+from honed.data.record import Pacer, Recorder, RecordError, open_store_for
+from honed.data.record_cli import main as record_main
+from honed.data.store import EpisodeStore, FeatureMismatchError
+from honed.data.synthetic import SyntheticRobot, SyntheticTeleop
+from honed.data.verify import verify_store
+from honed.hardware.teleop import TeleopEvents
+from honed.registry import UnknownNameError
+
+
+class CountingRobot(SyntheticRobot):
+    def __init__(self, **kwargs: Any):
+        super().__init__(height=48, width=64, **kwargs)
+        self.writes = 0
+
+    def write(self, action: np.ndarray) -> np.ndarray:
+        self.writes += 1
+        return super().write(action)
+
+
+class ScriptedTeleop(SyntheticTeleop):
+    """Raises operator events at given (episode, frame) moments; can emit NaN from a given call."""
+
+    def __init__(self, script: dict[tuple[int, int], str], nan_from: int | None = None):
+        super().__init__()
+        self.script, self.nan_from = script, nan_from
+        self.episode, self.frame, self.calls = -1, 0, 0
+
+    def reset(self, observation: dict[str, Any]) -> None:
+        super().reset(observation)
+        self.episode, self.frame = self.episode + 1, 0
+
+    def get_action(self, observation: dict[str, Any]) -> np.ndarray:
+        self.frame, self.calls = self.frame + 1, self.calls + 1
+        action = super().get_action(observation)
+        return (
+            np.full_like(action, np.nan)
+            if self.nan_from is not None and self.calls >= self.nan_from
+            else action
+        )
+
+    def events(self) -> TeleopEvents:
+        event = self.script.get((self.episode, self.frame))
+        return TeleopEvents(**{event: True}) if event else TeleopEvents()
+
+
+def make_recorder(tmp_path, robot: SyntheticRobot, teleop, **kwargs: Any) -> Recorder:
+    store = open_store_for(robot, str(tmp_path / "store"), 30, "so101")
+    robot.connect()
+    options = {"episode_s": 0.5, "reset_s": 0.1, "realtime": False, "progress": False, **kwargs}
+    return Recorder(robot, teleop, store, task="", meta={"operator": "ada"}, **options)
+
+
+def test_records_episodes_with_metadata(tmp_path):
+    recorder = make_recorder(tmp_path, CountingRobot(task="stack it"), SyntheticTeleop())
+    results = recorder.run(episodes=2)
+    assert [r.outcome for r in results] == ["saved", "saved"]
+    store = EpisodeStore.open(tmp_path / "store")
+    assert [e.length for e in store.index.episodes] == [15, 15]
+    meta = store.episode(1).meta
+    assert meta["operator"] == "ada" and meta["ended_by"] == "time" and meta["dropped_frames"] == 0
+    assert store.episode(0).task == "stack it" and meta["seed"] == 1
+    assert verify_store(store.root, progress=False) == []
+
+
+def test_operator_events_rerecord_end_and_stop(tmp_path):
+    teleop = ScriptedTeleop({(0, 4): "rerecord", (1, 6): "end_episode", (2, 3): "stop"})
+    recorder = make_recorder(tmp_path, CountingRobot(), teleop)
+    results = recorder.run(episodes=5)
+    assert [r.outcome for r in results] == ["rerecord", "saved", "stop"]
+    store = EpisodeStore.open(tmp_path / "store")
+    assert [(e.length, e.meta["ended_by"]) for e in store.index.episodes] == [(6, "operator"), (3, "stop")]
+
+
+def test_lost_camera_ends_the_episode_and_keeps_committed_ones(tmp_path):
+    robot = CountingRobot(camera_fails_after=25)
+    recorder = make_recorder(tmp_path, robot, SyntheticTeleop())
+    with pytest.raises(
+        RecordError, match=r"episode 1 ended: .*missing field 'observation.images.front'.*1 committed"
+    ):
+        recorder.run(episodes=3)
+    store = EpisodeStore.open(tmp_path / "store")
+    assert store.num_episodes == 1 and verify_store(store.root, progress=False) == []
+
+
+def test_non_finite_action_never_reaches_the_robot(tmp_path):
+    robot = CountingRobot()
+    recorder = make_recorder(tmp_path, robot, ScriptedTeleop({}, nan_from=4))
+    with pytest.raises(RecordError, match="Nothing was sent to the robot"):
+        recorder.run(episodes=1)
+    assert robot.writes == 3
+    assert EpisodeStore.open(tmp_path / "store").num_episodes == 0
+
+
+def test_store_of_another_robot_is_refused_before_recording(tmp_path):
+    open_store_for(CountingRobot(), str(tmp_path / "store"), 30, "so101")
+    other = SyntheticRobot(height=48, width=64, cameras=("front",))
+    with pytest.raises(FeatureMismatchError, match="observation.images.wrist: missing on the right"):
+        open_store_for(other, str(tmp_path / "store"), 30, "so101")
+
+
+def test_pacer_counts_ticks_it_could_not_keep():
+    now = [0.0]
+    slept: list[float] = []
+    pacer = Pacer(
+        fps=10, clock=lambda: now[0], sleep=lambda s: (slept.append(s), now.__setitem__(0, now[0] + s))
+    )
+    pacer.start()
+    now[0] += 0.05
+    pacer.wait()  # on time: sleeps the rest of the period
+    assert slept == [pytest.approx(0.05)] and pacer.dropped == 0
+    now[0] += 0.35  # a stall: ticks 0.2 and 0.3 pass unrecorded, tick 0.4 runs late at once
+    pacer.wait()
+    assert pacer.dropped == 2 and now[0] == pytest.approx(0.45)
+    pacer.wait()  # back on the grid
+    assert now[0] == pytest.approx(0.5) and pacer.dropped == 2
+
+
+def test_record_command_debug_preset_and_argument_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        record_main(["preset=debug", f"store={tmp_path / 'dbg'}", "progress=false"])
+    assert exit_info.value.code == 0 and EpisodeStore.open(tmp_path / "dbg").num_episodes == 2
+    with pytest.raises(SystemExit, match=r"robot 'synthetic' options \['colour'\] not accepted"):
+        record_main(["preset=debug", f"store={tmp_path / 'x'}", "robot_options.colour=red"])
+    with pytest.raises(UnknownNameError, match="valid teleop names"):
+        record_main(["preset=debug", f"store={tmp_path / 'y'}", "teleop=no_such_teleop"])
+
+
+def _tmpfs_prefix() -> list[str] | None:
+    """A command prefix giving a private mount namespace where tmpfs can be mounted, or None."""
+    for prefix in (["unshare", "-m"], ["unshare", "-rm"]):
+        probe = subprocess.run(
+            [*prefix, "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"], capture_output=True
+        )
+        if probe.returncode == 0:
+            return prefix
+    return None
+
+
+def test_full_disk_ends_the_episode_with_a_clear_error(tmp_path):
+    prefix = _tmpfs_prefix()
+    if prefix is None:
+        pytest.skip("cannot mount a small tmpfs here (needs root or unprivileged user namespaces)")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    store = disk / "store"
+    record = [sys.executable, "-c", "from honed.data.record_cli import main; main()", "robot=synthetic",
+              "teleop=synthetic", "robot_options.height=48", "robot_options.width=64", f"store={store}",
+              "episodes=1000", "episode_s=0.3", "reset_s=0", "realtime=false", "progress=false"]  # fmt: skip
+    data = [sys.executable, "-c", "from honed.data.cli import main; main()"]
+    script = (
+        f"mount -t tmpfs -o size=400k tmpfs {disk} && {shlex.join(record)}; echo RECORD_EXIT=$?; "
+        f"{shlex.join([*data, 'repair', f'store={store}'])} >/dev/null; "
+        f"{shlex.join([*data, 'verify', f'store={store}'])}; echo VERIFY_EXIT=$?"
+    )
+    out = subprocess.run(
+        [*prefix, "sh", "-c", script], capture_output=True, text=True, timeout=300, env=os.environ
+    )
+    text = out.stdout + out.stderr
+    assert "RECORD_EXIT=1" in text and "disk full (No space left on device) while writing" in text, text[
+        -3000:
+    ]
+    assert "committed episodes in" in text and "VERIFY_EXIT=0" in text, text[-3000:]
