@@ -9,6 +9,7 @@ middle of its recorded range; the gripper maps its range linearly onto the arm's
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -102,6 +103,12 @@ def _motor_cal(path: Path, motor: MotorSpec, entry: object) -> MotorCal:
     if not cal.range_min < cal.range_max:
         raise CalibrationError(f"{where}: range_min {cal.range_min} must be below range_max {cal.range_max}")
     return cal
+
+
+def calibration_hash(calibration: dict[str, MotorCal]) -> str:
+    """A short content hash of a calibration (stored with recorded episodes)."""
+    canonical = json.dumps({j: asdict(c) for j, c in sorted(calibration.items())}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def save_calibration(path: Path, calibration: dict[str, MotorCal]) -> Path:

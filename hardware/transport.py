@@ -117,6 +117,9 @@ class BusStats:
 class Transport:
     """Exchanges packets on an open pyserial port."""
 
+    QUIET_S = 0.005
+    """Silence that marks the end of a failed attempt's stray replies."""
+
     def __init__(
         self,
         protocol: Protocol,
@@ -171,6 +174,7 @@ class Transport:
             self.stats.note(f"{what}: {last}")
             if attempt + 1 < self.policy.attempts:
                 self.stats.retries += 1
+                self._drain(budget_end)
         self.stats.failures += 1
         elapsed = (time.monotonic() - start) * 1000
         raise BusConnectionError(
@@ -198,6 +202,13 @@ class Transport:
             if not chunk:
                 raise ExchangeTimeout(f"timed out with {len(buf)} of the expected bytes")
             buf += chunk
+
+    def _drain(self, deadline: float) -> None:
+        """Discard bytes until the line is quiet (late replies of a failed attempt) or the deadline."""
+        quiet = max(self.QUIET_S, 30 * self.byte_time())
+        while time.monotonic() < deadline:
+            if not self.receive(min(deadline, time.monotonic() + quiet)):
+                return
 
     def receive(self, deadline: float) -> bytes:
         """Whatever bytes arrive before ``deadline`` (empty when none)."""
