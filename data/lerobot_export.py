@@ -3,8 +3,8 @@
 States, actions, fps and task strings carry over exactly; LeRobot stores timestamps as
 ``frame_index / fps`` (float32), which is what honed's recorder writes too. Camera frames are
 re-encoded by lerobot's video encoder (AV1 by default); the PSNR of the round trip is in docs/data.md.
-honed's per-episode metadata (operator, success, ...) goes to ``meta/honed_episodes.json`` so that an
-import brings it back.
+honed's per-episode metadata (operator, success, ...) and feature units go to ``meta/honed.json`` so
+that an import brings them back (LeRobot has no place for them; lerobot ignores the file).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tqdm import tqdm
 from honed.data.store import Episode, EpisodeStore
 from honed.features import Features
 
-HONED_EPISODES = "meta/honed_episodes.json"
+HONED_META = "meta/honed.json"
 VIDEO_BACKEND = "pyav"
 
 
@@ -97,7 +97,8 @@ def export_lerobot(
         dataset.save_episode()
         extras.append({"honed_id": e, "task": episode.task, "meta": episode.meta})
     dataset.finalize()
-    (out / HONED_EPISODES).write_text(json.dumps(extras, indent=1, sort_keys=True))
+    honed_meta = {"features": store.features.to_dict(), "episodes": extras}
+    (out / HONED_META).write_text(json.dumps(honed_meta, indent=1, sort_keys=True, default=str))
     if retimed:
         print(
             f"[honed-data] episodes {retimed} had timestamps other than frame_index/fps; LeRobot stores those"

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from honed.data.layout import StoreInfo
-from honed.data.lerobot_export import HONED_EPISODES, VIDEO_BACKEND
+from honed.data.lerobot_export import HONED_META, VIDEO_BACKEND
 from honed.data.store import EpisodeStore
 from honed.features import Feature, Features
 
@@ -105,6 +105,31 @@ def honed_features(lerobot: dict[str, Any]) -> Features:
     return Features(items)
 
 
+def _honed_meta(root: Path) -> dict[str, Any]:
+    """honed's own notes in an exported directory (units, per-episode metadata), if any."""
+    path = root / HONED_META
+    if not path.exists():
+        return {}
+    data = _check_file(path, "honed metadata JSON", _load_json)
+    if not isinstance(data, dict):
+        raise LeRobotFormatError(f"{path}: expected an object with 'features' and 'episodes'")
+    return data
+
+
+def with_units(features: Features, saved: dict[str, Any]) -> Features:
+    """Take names and units from honed's saved features where shape and dtype agree."""
+    try:
+        known = Features.from_dict(saved)
+    except ValueError:
+        return features
+    items = {}
+    for key, feat in features.items():
+        own = known.get(key)
+        same = own is not None and (own.shape, own.dtype) == (feat.shape, feat.dtype)
+        items[key] = own if same and own is not None else feat
+    return Features(items)
+
+
 def open_lerobot(repo_id: str, root: str | Path | None) -> Any:
     """A LeRobotDataset from a local directory (checked first) or, without ``root``, from the Hub."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
@@ -158,12 +183,12 @@ def import_lerobot(
 ) -> EpisodeStore:
     """Copy every episode of a LeRobot v3 dataset into a new episode store at ``store_path``."""
     dataset = open_lerobot(repo_id, root)
-    features = honed_features(dataset.meta.features)
+    extras = _honed_meta(Path(dataset.root))
+    features = with_units(honed_features(dataset.meta.features), extras.get("features", {}))
     info = StoreInfo(features=features, fps=int(dataset.meta.fps), robot_type=dataset.meta.robot_type or "")
     store = EpisodeStore.create(store_path, info)
     tasks = {int(row.task_index): str(task) for task, row in dataset.meta.tasks.iterrows()}
-    extras_path = Path(dataset.root) / HONED_EPISODES
-    extras = json.loads(extras_path.read_text()) if extras_path.exists() else []
+    episodes_meta = extras.get("episodes", [])
     with store.writer() as writer:
         for e in tqdm(range(dataset.meta.total_episodes), desc="import", unit="ep", disable=not progress):
             ep = dataset.meta.episodes[e]
@@ -173,7 +198,7 @@ def import_lerobot(
                 raise LeRobotFormatError(
                     f"episode {e} has {len(episode_tasks)} tasks; honed keeps one per episode"
                 )
-            meta = dict(extras[e]["meta"]) if e < len(extras) else {}
+            meta = dict(episodes_meta[e].get("meta", {})) if e < len(episodes_meta) else {}
             writer.start_episode(episode_tasks.pop(), {**meta, "source": f"lerobot:{repo_id}#{e}"})
             for f in _episode_frames(dataset, ep, rows, info.image_keys):
                 writer.add_frame(f["frame"], f["timestamp"])
