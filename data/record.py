@@ -152,7 +152,7 @@ class Recorder:
             bar.set_postfix(dropped=self.pacer.dropped, hz=f"{self.pacer.rate_hz:.1f}", refresh=False)
             events = self.events()
             if events.rerecord or events.stop or events.end_episode:
-                outcome = "rerecord" if events.rerecord else "stop" if events.stop else "operator"
+                outcome = "rerecord" if events.rerecord else "stop" if events.stop else "teleop"
                 break
             self.pacer.wait()
         bar.close()

@@ -81,7 +81,7 @@ def test_operator_events_rerecord_end_and_stop(tmp_path):
     results = recorder.run(episodes=5)
     assert [r.outcome for r in results] == ["rerecord", "saved", "stop"]
     store = EpisodeStore.open(tmp_path / "store")
-    assert [(e.length, e.meta["ended_by"]) for e in store.index.episodes] == [(6, "operator"), (3, "stop")]
+    assert [(e.length, e.meta["ended_by"]) for e in store.index.episodes] == [(6, "teleop"), (3, "stop")]
 
 
 def test_lost_camera_ends_the_episode_and_keeps_committed_ones(tmp_path):

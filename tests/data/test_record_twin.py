@@ -1,0 +1,56 @@
+"""Recording in the MuJoCo twin: unattended expert demos, and keyboard jogging through a real pty."""
+
+from __future__ import annotations
+
+import os
+import pty
+
+import numpy as np
+import pytest
+from honed.data.record import Recorder, open_store_for
+from honed.data.record_cli import main as record_main
+from honed.data.store import EpisodeStore
+from honed.data.verify import verify_store
+from honed.features import PRIVILEGED, STATE
+
+
+def test_expert_teleop_records_successful_demos_unattended(tmp_path):
+    store_path = tmp_path / "demos"
+    with pytest.raises(SystemExit) as exit_info:
+        record_main(["teleop=expert", "task=pick_cube", "episodes=2", "realtime=false", "episode_s=15",
+                     f"store={store_path}", "robot_options.image_height=64", "robot_options.image_width=64",
+                     "progress=false", "operator=script"])  # fmt: skip
+    assert exit_info.value.code == 0
+    store = EpisodeStore.open(store_path)
+    assert store.num_episodes == 2 and PRIVILEGED in store.features
+    for episode in store:
+        assert episode.meta["success"] is True and episode.meta["ended_by"] == "teleop"
+        assert episode.meta["teleop"] == "expert" and episode.meta["robot"] == "so101_twin"
+        assert episode.task  # the twin's language instruction
+    first, second = (store.episode(e).array(PRIVILEGED)[0] for e in range(2))
+    assert not np.allclose(first, second)  # each episode starts from a new scene
+    assert verify_store(store_path, progress=False) == []
+
+
+def test_keyboard_jogs_the_twin_and_ends_the_episode(tmp_path):
+    from honed.hardware.teleop_keyboard import KeyboardTeleop
+    from honed.sim.twin import TwinRobot
+
+    master, slave = pty.openpty()
+    robot = TwinRobot(task="pick_cube", image_height=48, image_width=48)
+    teleop = KeyboardTeleop(fd=slave, step_m=0.004)
+    store = open_store_for(robot, str(tmp_path / "kb"), 30, "so101_twin")
+    recorder = Recorder(robot, teleop, store, task="", episode_s=5.0, realtime=False, progress=False)
+    try:
+        with robot, teleop:
+            os.write(master, b"r" * 10 + b"\x1b[C")  # ten presses of "up", then → to save the episode
+            results = recorder.run(episodes=1)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert [r.outcome for r in results] == ["saved"]
+    episode = EpisodeStore.open(tmp_path / "kb").episode(0)
+    assert episode.meta["ended_by"] == "teleop" and len(episode) < 150
+    q0, q1 = episode.array(STATE)[0, :5], episode.array("action")[-1, :5]
+    z0, z1 = teleop.ik.forward(q0.astype(np.float64))[0][2], teleop.ik.forward(q1.astype(np.float64))[0][2]
+    assert z1 - z0 == pytest.approx(0.04, abs=0.01)
