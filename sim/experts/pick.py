@@ -14,7 +14,15 @@ import numpy as np
 
 from honed.features import STATE
 from honed.sim.experts.base import EXPERTS, Expert
-from honed.sim.experts.cartesian import DOWN, IKTracker, Phase, PhaseRunner, ToolPose, roll_for_closing
+from honed.sim.experts.cartesian import (
+    DOWN,
+    IKTracker,
+    Phase,
+    PhaseRunner,
+    ToolPose,
+    azimuth,
+    roll_for_closing,
+)
 from honed.sim.tasks.base import quat_yaw
 from honed.sim.tasks.pick import COLORS
 
@@ -36,6 +44,8 @@ LIFTED = 0.035
 """Cube centre height (m) above which a grasp counts as holding the cube."""
 BLOCKED = 0.01
 """How far (m) the tcp may stay above its grasp height before the descent counts as blocked."""
+EMPTY_GRIP = 0.3
+"""Gripper angle (rad) below which closed jaws hold nothing (they stop near 0.6 on a 3 cm cube)."""
 SETTLE_SECONDS = 0.5
 """Time (s) the final pose is held before the expert reports itself finished."""
 
@@ -60,6 +70,8 @@ class GraspExpert(Expert):
         self.runner = PhaseRunner(self.tracker, self.control_hz)
         self.roll = 0.0
         self.tempo = 1.0
+        self.state = np.zeros(12)
+        """Latest measured joint positions and velocities."""
 
     def cube(self, privileged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Position (3,) and quaternion (4,) of the cube to grasp."""
@@ -71,6 +83,7 @@ class GraspExpert(Expert):
         self.runner.begin(self.phases(), state[:5], state[5])
 
     def plan(self, state: np.ndarray, privileged: np.ndarray, obs: dict[str, Any]) -> np.ndarray:
+        self.state = state
         return self.runner.step(privileged)
 
     def phases(self) -> list[Phase]:
@@ -79,7 +92,8 @@ class GraspExpert(Expert):
     @property
     def finished(self) -> bool:
         """True once the script has held its final pose for SETTLE_SECONDS (the episode may end)."""
-        return self.runner.phase.name == "hold" and self.runner.elapsed >= SETTLE_SECONDS
+        started = bool(self.runner.phases)
+        return started and self.runner.phase.name == "hold" and self.runner.elapsed >= SETTLE_SECONDS
 
     def seconds(self, base: float) -> float:
         return base * self.tempo
@@ -102,8 +116,11 @@ class GraspExpert(Expert):
         """Top-down pose over the cube at tcp ``height`` with the chosen roll (kept as the cube turns)."""
         pos, quat = self.cube(privileged)
         roll = nearest_roll(grasp_rolls(pos, float(quat_yaw(quat))), self.roll)
-        pose = ToolPose(np.array([pos[0], pos[1], height]), DOWN, roll)
-        return pose.moved(pose.pos - FIXED_JAW_CLEARANCE * pose.closing_axis())
+        closing = azimuth(pos) + np.pi / 2 - roll  # world yaw the jaws close along
+        tcp = np.array([pos[0], pos[1], height]) - FIXED_JAW_CLEARANCE * np.array(
+            [np.cos(closing), np.sin(closing), 0.0]
+        )
+        return ToolPose(tcp, DOWN, roll_for_closing(tcp, closing))
 
     def above_cube(self, privileged: np.ndarray) -> ToolPose:
         pose = self.grasp_pose(privileged, PREGRASP_HEIGHT)
@@ -117,7 +134,9 @@ class GraspExpert(Expert):
         return [
             Phase("approach", self.seconds(1.3), GRIPPER_OPEN, self.above_cube, enter=self.choose_roll),
             Phase("descend", self.seconds(0.9), GRIPPER_OPEN, self.at_cube, then=self.retry_if_blocked),
-            Phase("close", self.seconds(0.5), GRIPPER_SQUEEZE, hold, enter=self.freeze),
+            Phase(
+                "close", self.seconds(0.5), GRIPPER_SQUEEZE, hold, enter=self.freeze, then=self.retry_if_empty
+            ),
         ]
 
     def freeze(self, privileged: np.ndarray) -> None:
@@ -143,6 +162,10 @@ class GraspExpert(Expert):
         """Start over if the jaws came down on the cube instead of around it."""
         blocked = privileged[2] - self.runner.pose.pos[2] > BLOCKED  # privileged starts with the tcp
         return "reopen" if blocked else None
+
+    def retry_if_empty(self, privileged: np.ndarray) -> str | None:
+        """Start over if the jaws closed on nothing (the cube was not between them)."""
+        return "reopen" if self.state[5] < EMPTY_GRIP else None
 
     def holding(self, privileged: np.ndarray) -> bool:
         return bool(self.cube(privileged)[0][2] > LIFTED)

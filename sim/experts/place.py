@@ -32,17 +32,12 @@ class PlaceCubeExpert(GraspExpert):
         super().__init__(*args, **kwargs)
         self.in_hand = np.zeros(3)
         self.carry_pitch = DOWN
-        self.state = np.zeros(12)
 
     def cube(self, privileged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return privileged[3:6], privileged[6:10]
 
     def pad(self, privileged: np.ndarray) -> np.ndarray:
         return privileged[10:13]
-
-    def plan(self, state: np.ndarray, privileged: np.ndarray, obs: dict[str, Any]) -> np.ndarray:
-        self.state = state
-        return super().plan(state, privileged, obs)
 
     def phases(self) -> list[Phase]:
         hold = self.hold_current

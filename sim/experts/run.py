@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from honed.cli import Verb, run
 from honed.sim import make_env
-from honed.sim.experts.base import make_expert
+from honed.sim.experts.base import EXPERTS, make_expert
 
 DEFAULT_NOISE = 0.01
 """Noise (rad, std of each joint target) the demo commands use."""
@@ -159,7 +159,7 @@ class ExpertRunConfig:
     """Run one task's scripted expert over seeded resets."""
 
     task: str = "pick_cube"
-    """Task whose expert runs (pick_cube, pick_color, place_cube, push_t, peg_insert)."""
+    """Task whose expert runs (pick_cube, pick_color, place_cube, push_t, peg_insert), or 'all'."""
     episodes: int = 20
     """Number of seeded resets (seeds seed .. seed + episodes - 1)."""
     seed: int = 0
@@ -175,14 +175,20 @@ class ExpertRunConfig:
 
 
 def run_command(cfg: ExpertRunConfig) -> dict[str, Any]:
-    report = run_expert(cfg.task, cfg.episodes, cfg.seed, cfg.noise, cfg.strategy, progress=cfg.progress)
-    for e in report.episodes:
-        print(f"seed {e.seed:4d}  {e.strategy:<10} {'ok  ' if e.success else 'FAIL'}  steps {e.steps}")
-    if cfg.out:
-        print(f"wrote {write_report(report, Path(cfg.out) / cfg.task)}")
-    summary = report.summary()
-    print(json.dumps(summary))
-    return summary
+    """Run the expert of ``cfg.task`` (or of every task for 'all'); returns task -> summary."""
+    tasks = EXPERTS.names() if cfg.task == "all" else [cfg.task]
+    summaries = {}
+    for task in tasks:
+        report = run_expert(task, cfg.episodes, cfg.seed, cfg.noise, cfg.strategy, progress=cfg.progress)
+        for e in report.episodes:
+            print(
+                f"{task:<12} seed {e.seed:4d}  {e.strategy:<10} {'ok  ' if e.success else 'FAIL'}  steps {e.steps}"
+            )
+        if cfg.out:
+            print(f"wrote {write_report(report, Path(cfg.out) / task)}")
+        summaries[task] = report.summary()
+    print(json.dumps(summaries))
+    return summaries
 
 
 VERBS = {
