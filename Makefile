@@ -28,6 +28,7 @@ sync:
 # Every stage, end to end, on the MuJoCo twin (CPU). Outputs land in outputs/demo/.
 demo: bootstrap
 	$(RUN) honed-sim demo
+	$(RUN) honed-expert run task=all episodes=3 progress=false out=outputs/demo/experts
 
 lint:
 	$(RUN) ruff check .
