@@ -42,6 +42,9 @@ def _load() -> None:
     from honed.sim.bench_sim import VERB as sim_verb
 
     BENCHES.setdefault("sim", sim_verb)
+    from honed.sim.experts.bench_experts import VERB as experts_verb
+
+    BENCHES.setdefault("experts", experts_verb)
 
 
 def main() -> None:
