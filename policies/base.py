@@ -1,0 +1,135 @@
+"""The Policy seam: what training, evaluation, deployment and RL call on every policy.
+
+A policy is an ``nn.Module`` built from its typed config and a :class:`Contract` (features,
+statistics, chunking). Observations and actions cross the seam in raw units (radians, uint8 images);
+normalisation happens inside. ``select_action`` keeps the observation history and the queue of
+executed actions; ``predict_chunk`` is the stateless call underneath.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import deque
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from hydra.core.config_store import ConfigStore
+from torch import Tensor, nn
+
+from honed.features import ACTION, TASK
+from honed.policies.contract import Contract
+from honed.registry import Registry
+
+POLICIES: Registry[type[Policy]] = Registry("policy")
+Batch = dict[str, Any]
+
+
+def register_policy(name: str, config_class: type) -> Any:
+    """Register a Policy class under ``name`` and its config as Hydra option ``policy=<name>``."""
+
+    def decorate(cls: type[Policy]) -> type[Policy]:
+        cls.name, cls.config_class = name, config_class
+        ConfigStore.instance().store(group="policy", name=name, node=config_class)
+        return POLICIES.register(name)(cls)
+
+    return decorate
+
+
+def policy_class_for(config: Any) -> type[Policy]:
+    """The registered policy class whose config class ``config`` is an instance of."""
+    for name in POLICIES.names():
+        cls = POLICIES.get(name)
+        if type(config) is cls.config_class:
+            return cls
+    raise ValueError(f"no registered policy takes a {type(config).__name__}; policies: {POLICIES.names()}")
+
+
+class UnsafeActionError(RuntimeError):
+    """The policy produced a non-finite action; nothing was sent."""
+
+
+def check_finite(actions: Tensor, where: str) -> Tensor:
+    if not bool(torch.isfinite(actions).all()):
+        bad = torch.nonzero(~torch.isfinite(actions))[0].tolist()
+        raise UnsafeActionError(f"{where}: non-finite action at index {bad}; refusing to return it")
+    return actions
+
+
+class Policy(nn.Module, ABC):
+    """Imitation policy over action chunks; see the module docstring."""
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type] = object
+
+    def __init__(self, config: Any, contract: Contract, checkpoint_dir: Path | None = None):
+        """``checkpoint_dir``: the checkpoint being loaded, for files beside the weights (None when new)."""
+        super().__init__()
+        self.config = config
+        self.contract = contract
+        self._history: deque[Any] = deque(maxlen=contract.n_obs_steps)
+        self._queue: deque[Tensor] = deque()
+
+    @classmethod
+    @abstractmethod
+    def input_keys(cls, config: Any, features: Any) -> list[str]:
+        """Observation keys this config reads from data with ``features``; ValueError if some are absent."""
+
+    @abstractmethod
+    def compute_loss(self, batch: Batch) -> tuple[Tensor, dict[str, float]]:
+        """Mean training loss of a collated batch and scalar metrics to log."""
+
+    @abstractmethod
+    def log_prob(self, batch: Batch) -> Tensor:
+        """(B,) log-likelihood surrogate of the batch's actions given its observations (RL)."""
+
+    @abstractmethod
+    def noise_shape(self, batch_size: int) -> tuple[int, ...]:
+        """Shape of the initial noise :meth:`predict_chunk` accepts."""
+
+    @abstractmethod
+    def predict_chunk(
+        self, obs: Batch, noise: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Actions (B, horizon, A) in raw units from an observation history (B, n_obs_steps, ...)."""
+
+    @abstractmethod
+    def observe(self, frame: Batch) -> Any:
+        """Per-frame work done once when a frame arrives (encoding); returns what the history keeps."""
+
+    @abstractmethod
+    def chunk_from_history(self, history: list[Any], noise: Tensor | None) -> Tensor:
+        """Actions (B, horizon, A) from the kept history (oldest first)."""
+
+    def save_assets(self, folder: Path) -> None:  # noqa: B027 - optional hook
+        """Write files a checkpoint needs besides weights, config and contract; default: none."""
+
+    def reset(self) -> None:
+        """Forget the observation history and queued actions (call at every episode start)."""
+        self._history.clear()
+        self._queue.clear()
+
+    @torch.inference_mode()
+    def select_action(self, frame: Batch, noise: Tensor | None = None) -> Tensor:
+        """The next action (B, A) for one observation frame (state (B, S), images (B, H, W, 3), task)."""
+        kept = self.observe(frame)
+        if not self._history:
+            self._history.extend([kept] * self.contract.n_obs_steps)
+        else:
+            self._history.append(kept)
+        if not self._queue:
+            chunk = check_finite(self.chunk_from_history(list(self._history), noise), self.name)
+            self._queue.extend(chunk[:, : self.contract.n_action_steps].unbind(1))
+        return self._queue.popleft()
+
+    def sample_noise(self, batch_size: int, generator: torch.Generator | None = None) -> Tensor:
+        device = next(self.parameters()).device
+        return torch.randn(self.noise_shape(batch_size), generator=generator, device=device)
+
+    @property
+    def reads_task(self) -> bool:
+        return TASK in self.contract.features
+
+    @property
+    def action_dim(self) -> int:
+        return int(self.contract.features[ACTION].shape[0])

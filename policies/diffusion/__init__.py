@@ -1,0 +1,1 @@
+"""Diffusion Policy and flow matching over action chunks (``policy=diffusion``)."""

@@ -1,0 +1,82 @@
+"""Typed configuration of the diffusion / flow-matching policy (``policy=diffusion``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class DiffusionConfig:
+    """Denoiser, objective, sampler, observation encoders and chunking of one policy."""
+
+    n_obs_steps: int = 2
+    """Observation frames the policy reads: the current one and n_obs_steps - 1 earlier ones."""
+    horizon: int = 16
+    """Actions predicted per chunk, from the current step (a multiple of 2^(len(unet_widths) - 1))."""
+    n_action_steps: int = 8
+    """Actions executed from each chunk before the next is predicted."""
+    cameras: list[str] | None = None
+    """Cameras to read (None: every camera of the dataset; []: state only)."""
+    use_state: bool = True
+    """Read observation.state (joint positions and velocities)."""
+    language: str = "none"
+    """Task conditioning: none, embedding (learned per instruction) or text (transformers encoder)."""
+    text_model: str = "tiny"
+    """Text encoder for language=text: a transformers hub name, or tiny (random, offline)."""
+    denoiser: str = "unet"
+    """Denoiser network: unet (1D temporal U-Net with FiLM) or transformer."""
+    unet_widths: list[int] = field(default_factory=lambda: [64, 128, 256])
+    """Channel widths of the U-Net's levels (each level but the last halves the length)."""
+    kernel_size: int = 5
+    """Temporal kernel size of the U-Net's convolutions."""
+    groups: int = 8
+    """GroupNorm groups in the U-Net."""
+    time_dim: int = 128
+    """Size of the diffusion-time embedding."""
+    transformer_width: int = 256
+    """Token width of the transformer denoiser."""
+    transformer_depth: int = 6
+    """Decoder layers of the transformer denoiser."""
+    transformer_heads: int = 4
+    """Attention heads of the transformer denoiser."""
+    objective: str = "ddpm"
+    """Training objective: ddpm (noise prediction) or flow (flow matching)."""
+    sampler: str = "ddim"
+    """Sampler: ddim or ddpm for objective=ddpm; euler or heun for objective=flow."""
+    num_inference_steps: int = 10
+    """Sampler steps per chunk (Heun evaluates the network twice per step)."""
+    num_train_timesteps: int = 100
+    """DDPM diffusion steps in training (also the time scale of the flow's time embedding)."""
+    clip_sample: bool = True
+    """Clip sampled (normalised) actions to [-1, 1], the range of the training data."""
+    mask_padding: bool = False
+    """Leave padded actions past an episode's end out of the loss (Diffusion Policy keeps them)."""
+    crop_ratio: float = 0.875
+    """Random-crop size as a fraction of the image side (centre crop at inference); 1 disables."""
+    keypoints: int = 32
+    """Spatial-softmax keypoints per camera."""
+    image_dim: int = 64
+    """Feature size per camera frame."""
+    state_dim: int = 64
+    """Feature size of the state MLP."""
+    language_dim: int = 64
+    """Feature size of the task embedding or projected text feature."""
+
+    def validate(self) -> None:
+        """Raise ValueError naming the field and the fix."""
+        if self.n_obs_steps < 1 or self.horizon < 1:
+            raise ValueError("n_obs_steps and horizon must be at least 1")
+        if not 1 <= self.n_action_steps <= self.horizon:
+            raise ValueError(f"n_action_steps ({self.n_action_steps}) must be in 1..horizon ({self.horizon})")
+        if self.language not in ("none", "embedding", "text"):
+            raise ValueError(f"language must be none, embedding or text, got {self.language!r}")
+        if self.denoiser == "unet":
+            factor = 2 ** (len(self.unet_widths) - 1)
+            if self.horizon % factor:
+                raise ValueError(
+                    f"horizon ({self.horizon}) must be a multiple of {factor} for unet_widths {self.unet_widths}"
+                )
+            if any(w % self.groups for w in self.unet_widths):
+                raise ValueError(
+                    f"unet_widths {self.unet_widths} must be multiples of groups ({self.groups})"
+                )

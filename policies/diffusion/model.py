@@ -1,0 +1,199 @@
+"""Diffusion Policy (Chi et al.) and flow matching (the pi0 action head) over action chunks.
+
+Observation tokens: per observation frame, the state MLP's feature and each camera's image feature
+(plus the task's language feature), one token per frame. The denoiser (U-Net or transformer) maps
+noise to a normalised chunk of ``horizon`` actions starting at the current frame.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from honed.features import ACTION, IMAGE_PREFIX, STATE, TASK, Features, image_key
+from honed.policies.base import Batch, Policy, register_policy
+from honed.policies.contract import Contract
+from honed.policies.diffusion.config import DiffusionConfig
+from honed.policies.diffusion.denoisers import DENOISERS
+from honed.policies.diffusion.objectives import OBJECTIVES
+from honed.policies.encoders import ImageEncoder, StateEncoder
+from honed.policies.language import SAVED_DIR, TaskEmbedding, TextEncoder
+from honed.policies.normalize import Normalizer
+
+
+def _tasks_of(value: Any, batch_size: int) -> list[str]:
+    if isinstance(value, str):
+        return [value] * batch_size
+    tasks = [str(t) for t in value]
+    if len(tasks) != batch_size:
+        raise ValueError(f"field 'task' has {len(tasks)} instructions for a batch of {batch_size}")
+    return tasks
+
+
+@register_policy("diffusion", DiffusionConfig)
+class DiffusionPolicy(Policy):
+    """Conditional denoiser over action chunks with DDPM/DDIM or flow-matching sampling."""
+
+    config: DiffusionConfig
+
+    def __init__(self, config: DiffusionConfig, contract: Contract, checkpoint_dir: Path | None = None):
+        super().__init__(config, contract, checkpoint_dir)
+        config.validate()
+        chunking = (config.n_obs_steps, config.horizon, config.n_action_steps)
+        if chunking != (contract.n_obs_steps, contract.horizon, contract.n_action_steps):
+            raise ValueError(f"config chunking {chunking} differs from the contract's; rebuild the contract")
+        features = contract.features
+        self.image_keys = [k for k in features if k.startswith(IMAGE_PREFIX)]
+        self.uses_state = STATE in features
+        self.normalizer = Normalizer(features, contract.stats, contract.numeric_keys)
+        self.state_encoder = (
+            StateEncoder(features[STATE].shape[0], config.state_dim) if self.uses_state else None
+        )
+        self.image_encoders = nn.ModuleDict(
+            {
+                k[len(IMAGE_PREFIX) :]: ImageEncoder(
+                    features[k].shape[0],
+                    features[k].shape[1],
+                    config.crop_ratio,
+                    config.keypoints,
+                    config.image_dim,
+                )
+                for k in self.image_keys
+            }
+        )
+        self.language = self._language_encoder(config, contract, checkpoint_dir)
+        token_dim = (
+            (config.state_dim if self.uses_state else 0)
+            + config.image_dim * len(self.image_keys)
+            + (config.language_dim if self.language is not None else 0)
+        )
+        self.denoiser = DENOISERS.get(config.denoiser).build(config, self.action_dim, token_dim)
+        self.objective = OBJECTIVES.get(config.objective)(
+            config.sampler, config.num_inference_steps, config.num_train_timesteps, config.clip_sample
+        )
+
+    @staticmethod
+    def _language_encoder(
+        config: DiffusionConfig, contract: Contract, checkpoint_dir: Path | None
+    ) -> TaskEmbedding | TextEncoder | None:
+        if config.language == "embedding":
+            return TaskEmbedding(list(contract.tasks), config.language_dim)
+        if config.language == "text":
+            saved = checkpoint_dir / SAVED_DIR if checkpoint_dir is not None else None
+            return TextEncoder(config.text_model, config.language_dim, saved=saved)
+        return None
+
+    def save_assets(self, folder: Path) -> None:
+        if isinstance(self.language, TextEncoder):
+            self.language.save_parts(folder / SAVED_DIR)
+
+    @classmethod
+    def input_keys(cls, config: DiffusionConfig, features: Features) -> list[str]:
+        """Keys the config reads; ValueError naming every one the data lacks."""
+        cameras = features.cameras if config.cameras is None else list(config.cameras)
+        wanted = ([STATE] if config.use_state else []) + [image_key(c) for c in cameras]
+        wanted += [TASK] if config.language != "none" else []
+        missing = [k for k in [*wanted, ACTION] if k not in features and k != TASK]
+        if missing:
+            raise ValueError(
+                f"the policy config reads {missing}, which the dataset lacks (it has {list(features)}); "
+                "set policy.cameras / policy.use_state / policy.language to match the dataset"
+            )
+        if not [k for k in wanted if k != TASK]:
+            raise ValueError("the policy reads no observation: set policy.use_state=true or policy.cameras")
+        return wanted
+
+    # ---- observation tokens -------------------------------------------------------------------
+    def _check_frames(self, frames: Batch, leading: int) -> None:
+        for key in [STATE] * self.uses_state + self.image_keys:
+            if key not in frames:
+                raise ValueError(f"observation lacks field {key!r} that this policy reads")
+            expected = self.contract.features[key].shape
+            got = tuple(frames[key].shape[leading:])
+            if got != expected:
+                raise ValueError(f"field {key!r} has frame shape {got}, expected {expected}")
+
+    def encode_frames(self, frames: Batch) -> Tensor:
+        """Per-frame features (N, F) from state (N, S) and images (N, H, W, 3)."""
+        parts = []
+        if self.state_encoder is not None:
+            parts.append(self.state_encoder(self.normalizer.normalize(STATE, frames[STATE].float())))
+        for key in self.image_keys:
+            camera = key[len(IMAGE_PREFIX) :]
+            parts.append(self.image_encoders[camera](self.normalizer.normalize(key, frames[key])))
+        return torch.cat(parts, dim=-1)  # (N, F)
+
+    def _with_language(self, features: Tensor, tasks: Any) -> Tensor:
+        """Frame features (B, S, F) -> tokens (B, S, F + L) with the task's feature on every frame."""
+        if self.language is None:
+            return features
+        lang = self.language(_tasks_of(tasks, features.shape[0]))  # (B, L)
+        return torch.cat([features, lang[:, None].expand(-1, features.shape[1], -1)], dim=-1)
+
+    def tokens(self, obs: Batch) -> Tensor:
+        """Observation tokens (B, n_obs, F) from a history batch (state (B, n_obs, S), ...)."""
+        self._check_frames(obs, leading=2)
+        reference = obs[STATE] if self.uses_state else obs[self.image_keys[0]]
+        batch, steps = reference.shape[:2]
+        if steps != self.config.n_obs_steps:
+            raise ValueError(
+                f"observation history has {steps} frames, the policy reads {self.config.n_obs_steps}"
+            )
+        flat = {k: obs[k].flatten(0, 1) for k in [STATE] * self.uses_state + self.image_keys}
+        features = self.encode_frames(flat).unflatten(0, (batch, steps))  # (B, n_obs, F)
+        return self._with_language(features, obs.get(TASK))
+
+    # ---- training -----------------------------------------------------------------------------
+    def _loss_terms(self, batch: Batch) -> Tensor:
+        actions = batch[ACTION]
+        if tuple(actions.shape[1:]) != (self.config.horizon, self.action_dim):
+            raise ValueError(
+                f"field 'action' has chunk shape {tuple(actions.shape[1:])}, "
+                f"expected ({self.config.horizon}, {self.action_dim}); build the dataset with horizon="
+                f"{self.config.horizon}"
+            )
+        target = self.normalizer.normalize(ACTION, actions.float())  # (B, H, A)
+        valid = ~batch["action_is_pad"] if self.config.mask_padding and "action_is_pad" in batch else None
+        return self.objective.loss(self.denoiser, target, self.tokens(batch), valid)  # (B,)
+
+    def compute_loss(self, batch: Batch) -> tuple[Tensor, dict[str, float]]:
+        loss = self._loss_terms(batch).mean()
+        return loss, {"loss": float(loss.detach())}
+
+    def log_prob(self, batch: Batch) -> Tensor:
+        """Negative denoising loss at one random time and noise: an ELBO surrogate up to constants."""
+        return -self._loss_terms(batch)
+
+    # ---- sampling -----------------------------------------------------------------------------
+    def noise_shape(self, batch_size: int) -> tuple[int, ...]:
+        return (batch_size, self.config.horizon, self.action_dim)
+
+    def sample_from_tokens(
+        self, tokens: Tensor, noise: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Raw-unit chunk (B, H, A) from tokens; ``noise`` (B, H, A) fixes the sampler's start."""
+        if noise is None:
+            noise = torch.randn(self.noise_shape(tokens.shape[0]), generator=generator, device=tokens.device)
+        elif tuple(noise.shape) != self.noise_shape(tokens.shape[0]):
+            raise ValueError(
+                f"noise has shape {tuple(noise.shape)}, expected {self.noise_shape(tokens.shape[0])}"
+            )
+        sample = self.objective.sample(self.denoiser, tokens, noise.to(tokens.dtype), generator)  # (B, H, A)
+        return self.normalizer.unnormalize(ACTION, sample)
+
+    @torch.inference_mode()
+    def predict_chunk(
+        self, obs: Batch, noise: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        return self.sample_from_tokens(self.tokens(obs), noise, generator)
+
+    def observe(self, frame: Batch) -> tuple[Tensor, Any]:
+        self._check_frames(frame, leading=1)
+        return self.encode_frames(frame), frame.get(TASK)
+
+    def chunk_from_history(self, history: list[Any], noise: Tensor | None) -> Tensor:
+        features = torch.stack([h[0] for h in history], dim=1)  # (B, n_obs, F)
+        return self.sample_from_tokens(self._with_language(features, history[-1][1]), noise)

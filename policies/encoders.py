@@ -1,0 +1,85 @@
+"""Observation encoders shared by policies: a state MLP and a per-camera ResNet-18 image encoder.
+
+The image encoder follows Diffusion Policy's: torchvision's ResNet-18 trained from scratch with
+GroupNorm in place of BatchNorm (batch statistics hurt with EMA weights and small batches), a
+spatial-softmax keypoint head, and random-crop augmentation in training (centre crop otherwise).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import Tensor, nn
+
+
+def group_norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm with groups of 16 channels, the BatchNorm replacement of the image backbone."""
+    return nn.GroupNorm(max(channels // 16, 1), channels)
+
+
+class StateEncoder(nn.Sequential):
+    """(N, S) normalised state -> (N, out_dim) through a two-layer MLP."""
+
+    def __init__(self, state_dim: int, out_dim: int = 64, hidden: int = 256):
+        super().__init__(nn.Linear(state_dim, hidden), nn.Mish(), nn.Linear(hidden, out_dim))
+        self.out_dim = out_dim
+
+
+class SpatialSoftmax(nn.Module):
+    """Feature map (N, C, h, w) -> expected image coordinates of K learned keypoints (N, K * 2)."""
+
+    grid: Tensor
+
+    def __init__(self, channels: int, height: int, width: int, keypoints: int = 32):
+        super().__init__()
+        self.keypoints = nn.Conv2d(channels, keypoints, kernel_size=1)
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, height), torch.linspace(-1, 1, width), indexing="ij")
+        self.register_buffer(
+            "grid", torch.stack([xs.flatten(), ys.flatten()], dim=1), persistent=False
+        )  # (hw, 2)
+
+    def forward(self, features: Tensor) -> Tensor:
+        maps = self.keypoints(features).flatten(2)  # (N, K, hw)
+        attention = F.softmax(maps, dim=-1)  # (N, K, hw)
+        return (attention @ self.grid).flatten(1)  # (N, K * 2)
+
+
+def random_crop(images: Tensor, height: int, width: int) -> Tensor:
+    """An independent random crop per image: (N, C, H, W) -> (N, C, height, width)."""
+    n, _, h, w = images.shape
+    top = torch.randint(0, h - height + 1, (n,), device=images.device)  # (N,)
+    left = torch.randint(0, w - width + 1, (n,), device=images.device)  # (N,)
+    rows = (top[:, None] + torch.arange(height, device=images.device))[:, None, :, None]  # (N, 1, h', 1)
+    cols = (left[:, None] + torch.arange(width, device=images.device))[:, None, None, :]  # (N, 1, 1, w')
+    batch = torch.arange(n, device=images.device)[:, None, None, None]  # (N, 1, 1, 1)
+    channels = torch.arange(images.shape[1], device=images.device)[None, :, None, None]  # (1, C, 1, 1)
+    return images[batch, channels, rows, cols]  # (N, C, h', w')
+
+
+def center_crop(images: Tensor, height: int, width: int) -> Tensor:
+    top, left = (images.shape[-2] - height) // 2, (images.shape[-1] - width) // 2
+    return images[..., top : top + height, left : left + width]
+
+
+class ImageEncoder(nn.Module):
+    """(N, 3, H, W) normalised image -> (N, out_dim): crop, ResNet-18 trunk, spatial softmax, linear."""
+
+    def __init__(
+        self, height: int, width: int, crop_ratio: float = 0.875, keypoints: int = 32, out_dim: int = 64
+    ):
+        super().__init__()
+        if not 0 < crop_ratio <= 1:
+            raise ValueError(f"crop_ratio must be in (0, 1], got {crop_ratio}")
+        self.crop = (max(int(round(height * crop_ratio)), 8), max(int(round(width * crop_ratio)), 8))
+        resnet = torchvision.models.resnet18(weights=None, norm_layer=group_norm)
+        self.backbone = nn.Sequential(*list(resnet.children())[:-2])  # (N, 512, h/32, w/32)
+        with torch.no_grad():
+            fmap = self.backbone(torch.zeros(1, 3, *self.crop)).shape
+        self.pool = SpatialSoftmax(fmap[1], fmap[2], fmap[3], keypoints)
+        self.out = nn.Linear(2 * keypoints, out_dim)
+        self.out_dim = out_dim
+
+    def forward(self, images: Tensor) -> Tensor:
+        images = random_crop(images, *self.crop) if self.training else center_crop(images, *self.crop)
+        return F.relu(self.out(self.pool(self.backbone(images))))  # (N, out_dim)

@@ -1,0 +1,240 @@
+"""Imitation training over an episode store (``honed-train``), top to bottom.
+
+    dataset + policy config ─► contract (features, stats, chunking) ─► policy
+    loop: batch ─► loss ─► finite? ─► AdamW step ─► cosine LR ─► EMA ─► log / checkpoint / evaluate
+
+Checkpoints are ``checkpoints/step_NNNNNNN`` (deployable EMA weights + ``training/`` state for exact
+resume) with ``checkpoints/last`` pointing at the newest. A non-finite loss or gradient stops the run
+naming the step and the batch's samples; the last good checkpoint is left as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers.optimization import get_cosine_schedule_with_warmup
+from diffusers.training_utils import EMAModel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from honed.features import ACTION, TASK, Feature, Features
+from honed.policies.base import Policy, policy_class_for
+from honed.policies.checkpoint import read_config, read_contract, save_policy
+from honed.policies.contract import Contract, ContractError
+from honed.policies.train_config import TrainConfig
+from honed.policies.train_report import TrainLog
+from honed.policies.training_state import BatchOrder, load_training_state, save_training_state
+
+STATE_DIR = "training"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or gradient became non-finite; the message names the step and the batch."""
+
+
+def open_dataset(cfg: TrainConfig, n_obs_steps: int, horizon: int, cameras: list[str] | None) -> Any:
+    """The episode store as a training dataset (chunk windows), checking it before any work."""
+    from honed.data.dataset import EpisodeDataset
+    from honed.data.store import EpisodeStore
+
+    if not cfg.dataset:
+        raise ValueError("dataset is not set: pass dataset=<episode store directory>")
+    if not Path(cfg.dataset).is_dir():
+        raise ValueError(f"dataset={cfg.dataset}: no such episode store directory")
+    store = EpisodeStore.open(cfg.dataset)
+    episodes = select_episodes([e.meta for e in store.index.episodes], cfg.episodes)
+    return EpisodeDataset(store, n_obs_steps, horizon, episodes=episodes, cameras=cameras)
+
+
+def select_episodes(metas: list[dict[str, Any]], rule: str) -> list[int]:
+    """Episode ids by rule: all, success (meta success true; all if no episode records it), first:N."""
+    ids = list(range(len(metas)))
+    if rule == "all":
+        return ids
+    if rule == "success":
+        if not any("success" in m for m in metas):
+            return ids
+        return [i for i in ids if metas[i].get("success")]
+    if rule.startswith("first:") and rule[6:].isdigit():
+        return ids[: int(rule[6:])]
+    raise ValueError(f"episodes={rule!r}: use all, success or first:N")
+
+
+def dataset_contract(policy_cls: type[Policy], pcfg: Any, dataset: Any) -> Contract:
+    """The contract a policy trained on ``dataset`` makes; ValueError naming keys the data lacks."""
+    keys = policy_cls.input_keys(pcfg, dataset.features)
+    feats = {k: dataset.features[k] if k != TASK else Feature((1,), "string") for k in [*keys, ACTION]}
+    return Contract(
+        features=Features(feats),
+        stats={k: dataset.stats[k] for k in feats if k != TASK},
+        control_hz=float(dataset.store.fps),
+        n_obs_steps=pcfg.n_obs_steps,
+        horizon=pcfg.horizon,
+        n_action_steps=pcfg.n_action_steps,
+        tasks=tuple(sorted(set(dataset.tasks))),
+    )
+
+
+def check_task(contract: Contract, task: str) -> None:
+    """Refuse to train a policy the twin task could not run (features or control rate differ)."""
+    if not task:
+        return
+    from honed.sim.evaluate import twin_features
+
+    features, hz = twin_features(task, contract)
+    contract.check(features, hz, where=f"twin task {task!r}")
+
+
+@contextmanager
+def ema_weights(ema: EMAModel | None, policy: Policy) -> Iterator[None]:
+    """Temporarily put the EMA weights into the policy (for saving and evaluation)."""
+    if ema is None:
+        yield
+        return
+    params = list(policy.parameters())
+    ema.store(params)
+    ema.copy_to(params)
+    try:
+        yield
+    finally:
+        ema.restore(params)
+
+
+def save_checkpoint(
+    root: Path, step: int, policy: Policy, ema: EMAModel | None, optimizer: Any, scheduler: Any, keep: int = 2
+) -> Path:
+    raw = {k: v.clone() for k, v in policy.state_dict().items()}
+
+    def training_state(staging: Path) -> None:
+        save_training_state(staging / STATE_DIR, step, optimizer, scheduler, ema, raw)
+
+    with ema_weights(ema, policy):
+        folder = save_policy(policy, root / f"step_{step:07d}", extra=training_state)
+    link = root / "last.tmp"
+    link.unlink(missing_ok=True)
+    link.symlink_to(folder.name)
+    os.replace(link, root / "last")
+    for old in sorted(root.glob("step_*"))[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def describe_batch(dataset: Any, indices: list[int]) -> str:
+    where = [dataset.locate(i) for i in indices[:8]]
+    parts = [f"episode {dataset.episode_ids[pos]} frame {t}" for pos, t in where]
+    return ", ".join(parts) + (f" and {len(indices) - 8} more" if len(indices) > 8 else "")
+
+
+def guard_finite(
+    value: torch.Tensor, what: str, step: int, order: BatchOrder, dataset: Any, root: Path
+) -> None:
+    if bool(torch.isfinite(value)):
+        return
+    last = root / "last"
+    kept = (
+        f"the last good checkpoint is {last.resolve()}" if last.exists() else "no checkpoint was written yet"
+    )
+    raise TrainingDiverged(
+        f"{what} is {float(value)} at step {step} on samples {order.batch(step)} "
+        f"({describe_batch(dataset, order.batch(step))}); stopped, {kept}"
+    )
+
+
+def build(cfg: TrainConfig, dataset: Any, root: Path) -> tuple[Policy, Path | None]:
+    """The policy: fresh from the config, or the run's last checkpoint when resuming (checked)."""
+    cls = policy_class_for(cfg.policy)
+    contract = dataset_contract(cls, cfg.policy, dataset)
+    last = root / "last"
+    if not cfg.resume or not last.exists():
+        torch.manual_seed(cfg.seed)
+        return cls(cfg.policy, contract), None
+    saved_cls, saved_cfg = read_config(last)
+    if saved_cls is not cls or saved_cfg != cfg.policy:
+        raise ValueError(f"resume: the policy config differs from the run's checkpoint {last.resolve()}")
+    saved = read_contract(last)
+    problems = saved.mismatches(contract.features) + (
+        ["statistics differ"] if saved.digest != contract.digest else []
+    )
+    if problems:
+        raise ContractError(f"resume: the dataset no longer matches the run's checkpoint: {problems}")
+    return cls(saved_cfg, saved, last.resolve()), last.resolve()
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Run (or resume) a training run; returns the summary also written to ``summary.json``."""
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    device = torch.device(cfg.device)
+    root, out = Path(cfg.output) / "checkpoints", Path(cfg.output)
+    pcfg = cfg.policy
+    pcfg.validate()
+    dataset = open_dataset(cfg, pcfg.n_obs_steps, pcfg.horizon, pcfg.cameras)
+    policy, resume_from = build(cfg, dataset, root)
+    check_task(policy.contract, cfg.task)
+    policy.to(device).train()
+    params = [p for p in policy.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.95, 0.999), weight_decay=cfg.weight_decay)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.steps)
+    ema = EMAModel(params, decay=0.9999, use_ema_warmup=True, power=cfg.ema_power) if cfg.ema else None
+    start = 0
+    if resume_from is not None:
+        start, raw = load_training_state(resume_from / STATE_DIR, optimizer, scheduler, ema)
+        policy.load_state_dict(raw)
+    order = BatchOrder(len(dataset), cfg.batch_size, cfg.seed, start)
+    loader = DataLoader(dataset, batch_sampler=order, num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0,
+                        generator=torch.Generator().manual_seed(cfg.seed))  # own generator: the global RNG is resumed state  # fmt: skip
+    log = TrainLog(out, dataset, start)
+    batches = iter(loader)
+    end = min(cfg.steps, cfg.stop_after) if cfg.stop_after > 0 else cfg.steps
+    bar = tqdm(range(start, end), initial=start, total=cfg.steps, desc="train", disable=not cfg.progress)
+    for step in bar:
+        tic = time.perf_counter()
+        batch = to_device(next(batches), device)
+        loss, metrics = policy.compute_loss(batch)
+        guard_finite(loss.detach(), "loss", step, order, dataset, root)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        guard_finite(grad_norm, "gradient norm", step, order, dataset, root)
+        optimizer.step()
+        scheduler.step()
+        if ema is not None:
+            ema.step(params)
+        done = step + 1
+        rate = log.step(
+            done,
+            metrics,
+            float(grad_norm),
+            float(scheduler.get_last_lr()[0]),
+            order.batch_size,
+            tic,
+            cfg.log_every,
+        )
+        bar.set_postfix(loss=f"{metrics['loss']:.4f}", samples_s=f"{rate:.0f}")
+        if done % cfg.save_every == 0 or done == end:
+            save_checkpoint(root, done, policy, ema, optimizer, scheduler)
+        if cfg.task and (done == cfg.steps or (cfg.eval_every and done % cfg.eval_every == 0)):
+            with ema_weights(ema, policy):
+                log.evaluation(done, evaluate_during_training(policy, cfg))
+            policy.train()
+    return log.finish(cfg, start)
+
+
+def evaluate_during_training(policy: Policy, cfg: TrainConfig) -> dict[str, Any]:
+    from honed.sim.evaluate import EvalConfig, evaluate_policy
+
+    policy.eval()
+    ecfg = EvalConfig(task=cfg.task, episodes=cfg.eval_episodes, num_envs=cfg.eval_envs, seed=10_000,
+                      videos=0, progress=False)  # fmt: skip
+    return evaluate_policy(policy, ecfg)

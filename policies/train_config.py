@@ -1,0 +1,92 @@
+"""Typed configuration of ``honed-train`` and its ``debug`` preset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+from honed.policies.diffusion.config import DiffusionConfig
+
+
+@dataclass
+class TrainConfig:
+    """One imitation-learning run: data, policy, optimisation, checkpoints, evaluation in the twin."""
+
+    defaults: list[Any] = field(default_factory=lambda: [{"policy": "diffusion"}, "_self_"])
+    """Hydra's defaults list: policy=<name> picks the policy family."""
+    policy: Any = MISSING
+    """Policy family and its settings: policy=diffusion, then policy.<field>=value."""
+    dataset: str = ""
+    """Episode store directory to train on (honed-record writes one)."""
+    episodes: str = "success"
+    """Episodes to train on: all, success (those whose meta marks success, or all if none do), or first:N."""
+    task: str = ""
+    """Twin task for evaluation during training and the contract check (empty: no evaluation)."""
+    output: str = "outputs/train/run"
+    """Run directory: checkpoints/, tensorboard/, summary.json, loss.png."""
+    steps: int = 20000
+    """Optimisation steps."""
+    batch_size: int = 64
+    """Samples per step."""
+    lr: float = 1e-4
+    """Peak learning rate of AdamW."""
+    weight_decay: float = 1e-6
+    """AdamW weight decay."""
+    warmup_steps: int = 500
+    """Linear warm-up steps before the cosine decay."""
+    grad_clip: float = 10.0
+    """Gradient-norm clip."""
+    ema: bool = True
+    """Keep an exponential moving average of the weights and deploy it."""
+    ema_power: float = 0.75
+    """EMA warm-up power (decay = 1 - (1 + step) ** -power, capped at 0.9999)."""
+    save_every: int = 2000
+    """Checkpoint period in steps (the last step is always saved)."""
+    eval_every: int = 0
+    """Evaluation period in steps (0: only after the last step, when task is set)."""
+    eval_episodes: int = 20
+    """Episodes per evaluation during training."""
+    eval_envs: int = 10
+    """Parallel twin worlds during evaluation."""
+    log_every: int = 50
+    """TensorBoard logging period in steps."""
+    num_workers: int = 2
+    """Data-loading worker processes (0: load in the training process)."""
+    threads: int = 0
+    """torch CPU threads (0: torch's default)."""
+    device: str = "cpu"
+    """Torch device (cpu, cuda, cuda:1, ...)."""
+    seed: int = 0
+    """Seed of weights, data order and augmentation."""
+    stop_after: int = 0
+    """End this invocation after this step with a checkpoint (0: run to steps); resume=true continues."""
+    resume: bool = False
+    """Continue the run in output from its last checkpoint (exactly: same batches, RNG, optimizer)."""
+    progress: bool = True
+    """Show the progress bar."""
+
+
+DEBUG = TrainConfig(
+    policy=DiffusionConfig(
+        unet_widths=[32, 64],
+        horizon=8,
+        n_action_steps=4,
+        time_dim=32,
+        image_dim=32,
+        state_dim=32,
+        keypoints=8,
+        transformer_width=64,
+        transformer_depth=2,
+    ),  # fmt: skip
+    output="outputs/debug/train",
+    steps=20,
+    batch_size=8,
+    warmup_steps=2,
+    save_every=10,
+    eval_episodes=2,
+    eval_envs=2,
+    log_every=5,
+    num_workers=0,
+)

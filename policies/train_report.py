@@ -1,0 +1,118 @@
+"""What a training run reports: TensorBoard scalars, the progress rate, ``summary.json`` and ``loss.png``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from torch.utils.tensorboard import SummaryWriter  # noqa: E402
+
+from honed.policies.checkpoint import write_json  # noqa: E402
+
+HISTORY = "history.jsonl"
+
+
+class TrainLog:
+    """Logs every ``log_every`` steps to TensorBoard and ``history.jsonl`` (which survives a resume)."""
+
+    def __init__(self, out: Path, dataset: Any, start_step: int):
+        out.mkdir(parents=True, exist_ok=True)
+        self.out, self.dataset, self.start_step = out, dataset, start_step
+        self.writer = SummaryWriter(str(out / "tensorboard"), purge_step=start_step)
+        self.history = out / HISTORY
+        if start_step == 0:
+            self.history.unlink(missing_ok=True)
+        else:
+            self._truncate_history(start_step)
+        self.began = time.perf_counter()
+        self.rate = 0.0
+        self.window: list[float] = []
+        self.evaluations: list[dict[str, Any]] = []
+
+    def _truncate_history(self, step: int) -> None:
+        if self.history.exists():
+            rows = [r for r in self._rows() if r["step"] <= step]
+            self.history.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def _rows(self) -> list[dict[str, Any]]:
+        if not self.history.exists():
+            return []
+        return [json.loads(line) for line in self.history.read_text().splitlines() if line.strip()]
+
+    def step(
+        self,
+        step: int,
+        metrics: dict[str, float],
+        grad_norm: float,
+        lr: float,
+        batch: int,
+        tic: float,
+        every: int,
+    ) -> float:
+        """Record one optimisation step; returns the smoothed samples/s."""
+        rate = batch / max(time.perf_counter() - tic, 1e-9)
+        self.rate = rate if self.rate == 0 else 0.9 * self.rate + 0.1 * rate
+        self.window.append(metrics["loss"])
+        if step % every == 0:
+            loss = sum(self.window) / len(self.window)
+            self.window.clear()
+            for name, value in {**metrics, "loss": loss, "grad_norm": grad_norm, "lr": lr}.items():
+                self.writer.add_scalar(f"train/{name}", value, step)
+            self.writer.add_scalar("train/samples_per_s", self.rate, step)
+            with self.history.open("a") as f:
+                f.write(json.dumps({"step": step, "loss": loss, "samples_per_s": self.rate}) + "\n")
+        return self.rate
+
+    def evaluation(self, step: int, result: dict[str, Any]) -> None:
+        self.evaluations.append({"step": step, **{k: result[k] for k in ("success_rate", "mean_return")}})
+        self.writer.add_scalar("eval/success_rate", result["success_rate"], step)
+        self.writer.add_scalar("eval/mean_return", result["mean_return"], step)
+        self.writer.add_scalar("eval/mean_length", result["mean_length"], step)
+
+    def finish(self, cfg: Any, start: int) -> dict[str, Any]:
+        self.writer.close()
+        rows = self._rows()
+        summary = {
+            "steps": cfg.steps,
+            "resumed_from": start,
+            "wall_s": round(time.perf_counter() - self.began, 2),
+            "samples_per_s": round(self.rate, 1),
+            "final_loss": rows[-1]["loss"] if rows else None,
+            "dataset": {
+                "path": cfg.dataset,
+                "episodes": len(self.dataset.episode_ids),
+                "samples": len(self.dataset),
+            },
+            "evaluations": self.evaluations,
+            "checkpoint": str((self.out / "checkpoints" / "last").resolve()),
+            "config": dataclasses.asdict(cfg),
+        }
+        write_json(self.out / "summary.json", summary)
+        if rows:
+            plot_history(rows, self.evaluations, self.out / "loss.png")
+        return summary
+
+
+def plot_history(rows: list[dict[str, Any]], evaluations: list[dict[str, Any]], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], label="training loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    if evaluations:
+        twin = ax.twinx()
+        twin.plot([e["step"] for e in evaluations], [e["success_rate"] for e in evaluations], "o-", color="C1",
+                  label="twin success")  # fmt: skip
+        twin.set_ylabel("success rate")
+        twin.set_ylim(0, 1)
+    ax.set_title("training")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

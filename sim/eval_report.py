@@ -1,0 +1,206 @@
+"""Statistics and pictures of twin evaluations: Wilson intervals, paired comparisons, PNG, MP4 index.
+
+Every episode of an evaluation is identified by its reset seed, so two checkpoints evaluated with
+the same ``seed`` and ``episodes`` met the same initial states. The paired comparison uses exactly
+those shared seeds: McNemar's exact test (a two-sided binomial test on the discordant pairs, through
+scipy) gives the p-value of the difference in success rates.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy.stats import binomtest  # noqa: E402
+
+Z95 = 1.959963984540054
+
+
+def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (default 95%); (0, 1) when n is 0."""
+    if n <= 0:
+        return 0.0, 1.0
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes ({successes}) must be between 0 and n ({n})")
+    p = successes / n
+    denom = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+def summarize(episodes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Success rate with its Wilson 95% interval, mean return and mean episode length."""
+    n = len(episodes)
+    wins = sum(bool(e["success"]) for e in episodes)
+    low, high = wilson_interval(wins, n)
+    return {
+        "episodes": n,
+        "successes": wins,
+        "success_rate": wins / n if n else 0.0,
+        "success_ci95": [low, high],
+        "mean_return": float(np.mean([e["return"] for e in episodes])) if n else 0.0,
+        "mean_length": float(np.mean([e["length"] for e in episodes])) if n else 0.0,
+        "mean_length_success": float(np.mean([e["length"] for e in episodes if e["success"]]))
+        if wins
+        else None,
+    }
+
+
+def paired_comparison(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Compare two evaluations on the seeds both ran: rates, discordant pairs, McNemar exact p-value."""
+    by_seed_a = {int(e["seed"]): bool(e["success"]) for e in a}
+    by_seed_b = {int(e["seed"]): bool(e["success"]) for e in b}
+    seeds = sorted(set(by_seed_a) & set(by_seed_b))
+    if not seeds:
+        raise ValueError("the two evaluations share no episode seed; evaluate both with the same seed")
+    only_a = sum(by_seed_a[s] and not by_seed_b[s] for s in seeds)
+    only_b = sum(by_seed_b[s] and not by_seed_a[s] for s in seeds)
+    discordant = only_a + only_b
+    p_value = binomtest(only_a, discordant, 0.5).pvalue if discordant else 1.0
+    rate_a = sum(by_seed_a[s] for s in seeds) / len(seeds)
+    rate_b = sum(by_seed_b[s] for s in seeds) / len(seeds)
+    return {
+        "paired_episodes": len(seeds),
+        "success_rate_a": rate_a,
+        "success_rate_b": rate_b,
+        "difference": rate_b - rate_a,
+        "only_a_succeeded": only_a,
+        "only_b_succeeded": only_b,
+        "p_value": float(p_value),
+        "test": "McNemar exact (two-sided binomial on discordant pairs)",
+    }
+
+
+def plot_evaluation(result: Mapping[str, Any], path: Path) -> Path:
+    """Success rate with its interval, outcome per seed, and episode lengths of successes and failures."""
+    episodes = result["per_episode"]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), gridspec_kw={"width_ratios": [1, 3, 2]})
+    rate, (low, high) = result["success_rate"], result["success_ci95"]
+    axes[0].bar([0], [rate], yerr=[[rate - low], [high - rate]], capsize=8, color="C2")
+    axes[0].set(xticks=[], ylim=(0, 1), ylabel="success rate", title=f"{rate:.1%} [{low:.1%}, {high:.1%}]")
+    seeds = [e["seed"] for e in episodes]
+    colors = ["C2" if e["success"] else "C3" for e in episodes]
+    axes[1].scatter(seeds, [e["return"] for e in episodes], c=colors, s=12)
+    axes[1].set(xlabel="episode seed", ylabel="return", title="episodes (green: success, red: failure)")
+    lengths = {k: [e["length"] for e in episodes if e["success"] == k] for k in (True, False)}
+    axes[2].hist([lengths[True], lengths[False]], bins=20, color=["C2", "C3"], label=["success", "failure"])
+    axes[2].set(xlabel="episode length (steps)", title="episode lengths")
+    axes[2].legend()
+    fig.suptitle(f"{result.get('task', '')}: {result['episodes']} episodes")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_comparison(comparison: Mapping[str, Any], names: tuple[str, str], path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    n = comparison["paired_episodes"]
+    rates = [comparison["success_rate_a"], comparison["success_rate_b"]]
+    intervals = [wilson_interval(round(r * n), n) for r in rates]
+    err = [[r - lo for r, (lo, _) in zip(rates, intervals)], [hi - r for r, (_, hi) in zip(rates, intervals)]]
+    ax.bar([0, 1], rates, yerr=err, capsize=8, color=["C0", "C1"])
+    ax.set(xticks=[0, 1], xticklabels=names, ylim=(0, 1), ylabel="success rate")
+    ax.set_title(f"{n} paired episodes, p = {comparison['p_value']:.3g}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_index(result: Mapping[str, Any], videos: Mapping[str, list[str]], path: Path) -> Path:
+    """An HTML page: the summary, the PNG, and failure videos beside success videos."""
+    columns = []
+    for kind in ("success", "failure"):
+        clips = "".join(
+            f'<figure><video src="{html.escape(v)}" controls loop muted width="320"></video>'
+            f"<figcaption>{html.escape(Path(v).stem)}</figcaption></figure>"
+            for v in videos.get(kind, [])
+        )
+        columns.append(f'<div class="col"><h2>{kind}</h2>{clips or "<p>none recorded</p>"}</div>')
+    rate, (low, high) = result["success_rate"], result["success_ci95"]
+    page = (
+        "<!doctype html><meta charset='utf-8'><title>evaluation</title>"
+        "<style>body{font-family:sans-serif}.row{display:flex;gap:2em}</style>"
+        f"<h1>{html.escape(str(result.get('task', '')))}: {rate:.1%} success (95% CI {low:.1%}-{high:.1%})</h1>"
+        f"<p>{result['episodes']} episodes, mean return {result['mean_return']:.2f}, "
+        f"mean length {result['mean_length']:.1f} steps</p>"
+        f"<img src='eval.png'><div class='row'>{''.join(columns)}</div>"
+    )
+    path.write_text(page)
+    return path
+
+
+class EpisodeRecorder:
+    """Keeps every world's physics state during a wave, then renders chosen episodes to MP4.
+
+    States (qpos and goal markers) are cheap to keep for all worlds, so videos show the episodes that
+    actually succeeded or failed, rendered afterwards from exactly the states the evaluation visited.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        per_kind: int,
+        fps: float,
+        camera: str = "front",
+        size: tuple[int, int] = (240, 320),
+    ):
+        self.folder, self.per_kind, self.fps, self.camera, self.size = folder, per_kind, fps, camera, size
+        self.written: dict[str, list[str]] = {"success": [], "failure": []}
+        self.states: list[dict[str, np.ndarray]] = []
+
+    @property
+    def full(self) -> bool:
+        return all(len(v) >= self.per_kind for v in self.written.values())
+
+    def begin(self, env: Any) -> None:
+        self.states = []
+        self.capture(env, [])
+
+    def capture(self, env: Any, active: Sequence[bool]) -> None:
+        if self.full:
+            return
+        arrays = env.core.backend.arrays()
+        self.states.append({k: np.array(arrays[k]) for k in ("qpos", "mocap_pos", "mocap_quat")})
+
+    def keep(self, env: Any, wave: Sequence[Mapping[str, Any]], first_seed: int) -> None:
+        """Render this wave's episodes while a kind still lacks videos."""
+        for episode in wave:
+            kind = "success" if episode["success"] else "failure"
+            if len(self.written[kind]) >= self.per_kind or not self.states:
+                continue
+            frames = self._render(env, int(episode["seed"]) - first_seed, int(episode["length"]))
+            from honed.media import write_mp4
+
+            name = f"{kind}_seed{episode['seed']}.mp4"
+            write_mp4(frames, self.folder / name, fps=self.fps)
+            self.written[kind].append(f"videos/{name}")
+
+    def _render(self, env: Any, world: int, length: int) -> list[np.ndarray]:
+        import mujoco
+
+        from honed.sim.render import BatchRenderer
+
+        model = env.core.model
+        data = mujoco.MjData(model)
+        renderer = BatchRenderer(model, (self.camera,), *self.size)
+        frames = []
+        try:
+            for state in self.states[: max(length, 1)]:
+                data.qpos[:] = state["qpos"][world]
+                data.mocap_pos[:], data.mocap_quat[:] = state["mocap_pos"][world], state["mocap_quat"][world]
+                mujoco.mj_forward(model, data)
+                frames.append(renderer.render(data, self.camera))
+        finally:
+            renderer.close()
+        return frames

@@ -1,0 +1,249 @@
+"""``honed-eval``: a checkpoint's success in the batched twin, with statistics a user can trust.
+
+    honed-eval checkpoint=outputs/train/run/checkpoints/last task=pick_cube episodes=200
+    honed-eval compare a=outputs/eval/a b=outputs/eval/b
+
+Episode k starts from the reset seed ``seed + k``, so evaluations with the same seed meet the same
+initial states and can be compared pairwise. The policy's sampling noise is drawn per episode from
+its seed as well (common random numbers). The checkpoint's contract is checked against the task's
+features before any episode runs. Writes ``results.json`` (summary + per-episode results),
+``eval.png``, ``videos/{success,failure}_seed<S>.mp4`` and ``index.html``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from honed.cli import Verb
+from honed.features import IMAGE_PREFIX, Features
+from honed.sim.eval_report import (
+    EpisodeRecorder,
+    paired_comparison,
+    plot_comparison,
+    plot_evaluation,
+    summarize,
+    write_index,
+)
+
+
+@dataclass
+class EvalConfig:
+    """Which checkpoint, which task, how many episodes, and what to write."""
+
+    checkpoint: str = ""
+    """Policy checkpoint directory (model.safetensors + config.json + contract.json)."""
+    task: str = "pick_cube"
+    """Twin task to evaluate on."""
+    episodes: int = 200
+    """Number of episodes."""
+    num_envs: int = 25
+    """Twin worlds stepped together."""
+    seed: int = 0
+    """Reset seed of the first episode; episode k uses seed + k."""
+    backend: str = "mujoco"
+    """Batched twin backend (mujoco, warp)."""
+    videos: int = 2
+    """Success videos and failure videos to write (each)."""
+    output: str = ""
+    """Output directory (default: <checkpoint>/eval_<task>)."""
+    device: str = "cpu"
+    """Torch device of the policy."""
+    threads: int = 0
+    """torch CPU threads (0: torch's default)."""
+    progress: bool = True
+    """Show the progress bar."""
+
+
+@dataclass
+class CompareConfig:
+    """Two evaluations (their output directories or results.json files) to compare pairwise."""
+
+    a: str = ""
+    """First evaluation (baseline)."""
+    b: str = ""
+    """Second evaluation (candidate)."""
+    output: str = ""
+    """Where to write compare.json and compare.png (default: b's directory)."""
+
+
+def env_options(contract: Any) -> dict[str, Any]:
+    """Twin settings a contract asks for: its cameras at its image size and its control rate."""
+    from honed.sim.core import CAMERAS
+
+    cameras = [k[len(IMAGE_PREFIX) :] for k in contract.observation_keys if k.startswith(IMAGE_PREFIX)]
+    options: dict[str, Any] = {
+        "cameras": tuple(c for c in cameras if c in CAMERAS),
+        "control_hz": contract.control_hz,
+    }
+    if cameras:
+        height, width = contract.features[IMAGE_PREFIX + cameras[0]].shape[:2]
+        options.update(image_height=height, image_width=width)
+    return options
+
+
+def twin_features(task: str, contract: Any) -> tuple[Features, float]:
+    """The features and control rate of ``task`` set up for ``contract`` (one world, then closed)."""
+    from honed.sim import make_batched_env
+
+    env = make_batched_env(task, 1, **env_options(contract))
+    try:
+        return env.features, float(env.cfg.control_hz)
+    finally:
+        env.close()
+
+
+def check_instructions(contract: Any, policy: Any, instructions: Sequence[str], task: str) -> None:
+    """A learned task embedding knows only its training instructions: refuse others before running."""
+    language = getattr(policy, "language", None)
+    unknown = sorted(set(instructions) - set(contract.tasks))
+    if language is not None and type(language).__name__ == "TaskEmbedding" and unknown:
+        from honed.policies.contract import ContractError
+
+        raise ContractError(
+            f"task {task!r} gives instructions {unknown} the policy's task embedding never saw "
+            f"(it knows {list(contract.tasks)})"
+        )
+
+
+def _noise(policy: Any, generators: list[torch.Generator]) -> torch.Tensor:
+    shape = policy.noise_shape(1)[1:]
+    return torch.stack([torch.randn(shape, generator=g) for g in generators])  # (N, H, A)
+
+
+def run_wave(
+    policy: Any, env: Any, first_seed: int, count: int, recorder: EpisodeRecorder | None
+) -> list[dict]:
+    """Episodes ``first_seed .. first_seed + count - 1`` on the env's first ``count`` worlds."""
+    obs = env.reset(seed=first_seed)
+    policy.reset()
+    n = env.num_envs
+    generators = [torch.Generator().manual_seed(first_seed + i) for i in range(n)]
+    results: list[dict[str, Any] | None] = [None] * n
+    ever_success = np.zeros(n, dtype=bool)
+    if recorder is not None:
+        recorder.begin(env)
+    while any(r is None for r in results[:count]):
+        device = next(policy.parameters()).device
+        frame = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in obs.items()}
+        action = policy.select_action(frame, noise=_noise(policy, generators).to(device))  # (N, A)
+        obs, _, terminated, _, info = env.step(action.cpu())
+        if recorder is not None:
+            recorder.capture(env, [r is None for r in results])
+        ever_success |= info["success"].numpy() | terminated.numpy()
+        for i in np.flatnonzero(info["done"].numpy()):
+            if results[i] is None:
+                results[i] = {"seed": first_seed + int(i), "success": bool(ever_success[i]),
+                              "return": float(info["episode_return"][i]), "length": int(info["episode_length"][i])}  # fmt: skip
+    return [r for r in results[:count] if r is not None]
+
+
+def evaluate_policy(policy: Any, cfg: EvalConfig, out: Path | None = None) -> dict[str, Any]:
+    """Run ``cfg.episodes`` episodes; returns the summary with ``per_episode`` (and writes files to ``out``)."""
+    from honed.sim import make_batched_env
+
+    contract = policy.contract
+    env = make_batched_env(
+        cfg.task, min(cfg.num_envs, cfg.episodes), backend=cfg.backend, **env_options(contract)
+    )
+    try:
+        contract.check(env.features, float(env.cfg.control_hz), where=f"twin task {cfg.task!r}")
+        check_instructions(contract, policy, env.core.task.instructions, cfg.task)
+        recorder = (
+            EpisodeRecorder(out / "videos", cfg.videos, contract.control_hz) if out and cfg.videos else None
+        )
+        episodes: list[dict[str, Any]] = []
+        bar = tqdm(total=cfg.episodes, desc=f"eval {cfg.task}", disable=not cfg.progress)
+        policy.eval()
+        for first in range(0, cfg.episodes, env.num_envs):
+            count = min(env.num_envs, cfg.episodes - first)
+            wave = run_wave(policy, env, cfg.seed + first, count, recorder)
+            if recorder is not None:
+                recorder.keep(env, wave, first_seed=cfg.seed + first)
+            episodes += wave
+            bar.update(count)
+            bar.set_postfix(success=f"{np.mean([e['success'] for e in episodes]):.2f}")
+        bar.close()
+    finally:
+        env.close()
+    result = {
+        "task": cfg.task,
+        **summarize(episodes),
+        "contract_digest": contract.digest,
+        "per_episode": episodes,
+    }
+    if out is not None:
+        write_outputs(result, cfg, out, recorder.written if recorder else {})
+    return result
+
+
+def write_outputs(result: dict[str, Any], cfg: EvalConfig, out: Path, videos: dict[str, list[str]]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    result["config"] = asdict(cfg)
+    result["videos"] = videos
+    (out / "results.json").write_text(json.dumps(result, indent=2))
+    plot_evaluation(result, out / "eval.png")
+    write_index(result, videos, out / "index.html")
+
+
+def evaluate(cfg: EvalConfig) -> dict[str, Any]:
+    """``honed-eval``: load, check the contract, run, write results; prints the summary as JSON."""
+    from honed.policies import load_policy
+
+    if not cfg.checkpoint:
+        raise SystemExit("honed-eval: checkpoint is not set: pass checkpoint=<checkpoint directory>")
+    if cfg.episodes < 1 or cfg.num_envs < 1:
+        raise SystemExit("honed-eval: episodes and num_envs must be at least 1")
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    policy = load_policy(cfg.checkpoint, cfg.device)
+    out = Path(cfg.output or Path(cfg.checkpoint) / f"eval_{cfg.task}")
+    result = evaluate_policy(policy, cfg, out)
+    summary = {k: v for k, v in result.items() if k not in ("per_episode", "config")}
+    print(json.dumps({**summary, "output": str(out)}))
+    return result
+
+
+def _results(path: str) -> dict[str, Any]:
+    p = Path(path)
+    p = p / "results.json" if p.is_dir() else p
+    if not p.is_file():
+        raise SystemExit(f"honed-eval compare: {path} holds no results.json; run honed-eval first")
+    return json.loads(p.read_text())
+
+
+def compare(cfg: CompareConfig) -> dict[str, Any]:
+    """Paired comparison of two evaluations on their shared seeds; prints it as JSON."""
+    a, b = _results(cfg.a), _results(cfg.b)
+    comparison = {"a": cfg.a, "b": cfg.b, **paired_comparison(a["per_episode"], b["per_episode"])}
+    out = Path(cfg.output or (Path(cfg.b) if Path(cfg.b).is_dir() else Path(cfg.b).parent))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare.json").write_text(json.dumps(comparison, indent=2))
+    plot_comparison(comparison, (Path(cfg.a).name or "a", Path(cfg.b).name or "b"), out / "compare.png")
+    print(json.dumps(comparison))
+    return comparison
+
+
+VERBS = {
+    "run": Verb(
+        EvalConfig,
+        evaluate,
+        "evaluate a checkpoint in the batched twin",
+        {"debug": EvalConfig(episodes=4, num_envs=2, videos=1)},
+    ),  # fmt: skip
+    "compare": Verb(CompareConfig, compare, "paired comparison of two evaluations (same seeds)"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from honed.policies.cli import run_with_default_verb
+
+    run_with_default_verb("eval", VERBS, "run", sys.argv[1:] if argv is None else argv)

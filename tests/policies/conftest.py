@@ -1,0 +1,130 @@
+"""Fixtures of the policy tests: small real episode stores written by honed's own writer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from honed.arms import SO101
+from honed.data.layout import StoreInfo
+from honed.data.store import EpisodeStore
+from honed.data.synthetic import SyntheticRobot, SyntheticTeleop
+from honed.features import ACTION, STATE, TASK, Feature, Features, image_key
+from honed.policies import Contract, DiffusionConfig, DiffusionPolicy
+
+
+def record_store(
+    root: Path, lengths: list[int], cameras: tuple[str, ...] = (), size: tuple[int, int] = (32, 32),
+    tasks: tuple[str, ...] = ("move the arm",),
+) -> EpisodeStore:  # fmt: skip
+    """A store of synthetic-robot episodes (one per entry of ``lengths``), recorded with the real writer."""
+    robot = SyntheticRobot(cameras=cameras, height=size[0], width=size[1])
+    robot.connect()
+    teleop = SyntheticTeleop()
+    store = EpisodeStore.open_or_create(root, StoreInfo(robot.features, 30, "so101"))
+    with store.writer() as writer:
+        for e, n in enumerate(lengths):
+            writer.start_episode(tasks[e % len(tasks)])
+            for t in range(n):
+                obs = robot.read()
+                frame = {k: v for k, v in obs.items() if k != TASK}
+                frame[ACTION] = robot.write(teleop.get_action(obs))
+                writer.add_frame(frame, t / 30)
+            writer.save_episode({"success": True})
+    store.reload()
+    return store
+
+
+@pytest.fixture(scope="session")
+def state_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("stores") / "state"
+    record_store(root, [40, 30, 35], tasks=("move the arm", "wave the arm"))
+    return root
+
+
+@pytest.fixture(scope="session")
+def image_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("stores") / "image"
+    record_store(root, [20, 24], cameras=("front",), size=(32, 32))
+    return root
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread() -> None:
+    """Tests run beside other work on small machines: one intra-op thread avoids oversubscription."""
+    torch.set_num_threads(1)
+
+
+def unit_stats(dim: int) -> dict[str, np.ndarray]:
+    return {"mean": np.zeros(dim), "std": np.ones(dim), "min": -np.ones(dim), "max": np.ones(dim)}
+
+
+def make_contract(
+    cameras: tuple[str, ...] = (), size: int = 32, language: bool = False, cfg: DiffusionConfig | None = None,
+    tasks: tuple[str, ...] = ("pick the cube",),
+) -> Contract:  # fmt: skip
+    cfg = cfg or DiffusionConfig()
+    items = {STATE: SO101.state_feature()}
+    items.update({image_key(c): Feature((size, size, 3), "uint8") for c in cameras})
+    if language:
+        items[TASK] = Feature((1,), "string")
+    items[ACTION] = SO101.action_feature()
+    stats = {STATE: unit_stats(12), ACTION: unit_stats(6)}
+    stats.update(
+        {image_key(c): {**unit_stats(3), "mean": np.full(3, 0.5), "std": np.full(3, 0.25)} for c in cameras}
+    )
+    return Contract(
+        Features(items), stats, 30.0, cfg.n_obs_steps, cfg.horizon, cfg.n_action_steps, tasks=tasks
+    )
+
+
+def tiny_config(**overrides: object) -> DiffusionConfig:
+    base = dict(unet_widths=[16, 32], horizon=8, n_action_steps=4, time_dim=16, state_dim=16, image_dim=16,
+                keypoints=4, language_dim=8, transformer_width=32, transformer_depth=1, transformer_heads=2)  # fmt: skip
+    base.update(overrides)
+    return DiffusionConfig(**base)  # type: ignore[arg-type]
+
+
+def make_policy(cameras: tuple[str, ...] = (), **overrides: object) -> DiffusionPolicy:
+    cfg = tiny_config(**overrides)
+    language = cfg.language != "none"
+    return DiffusionPolicy(cfg, make_contract(cameras, language=language, cfg=cfg))
+
+
+def make_batch(policy: DiffusionPolicy, batch: int = 3, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    cfg = policy.config
+    out: dict = {
+        STATE: torch.randn(batch, cfg.n_obs_steps, 12, generator=g),
+        ACTION: torch.rand(batch, cfg.horizon, 6, generator=g) * 2 - 1,
+        "action_is_pad": torch.zeros(batch, cfg.horizon, dtype=torch.bool),
+        TASK: ["pick the cube"] * batch,
+    }
+    for key in policy.image_keys:
+        h, w, _ = policy.contract.features[key].shape
+        out[key] = torch.randint(0, 256, (batch, cfg.n_obs_steps, h, w, 3), generator=g, dtype=torch.uint8)
+    return out
+
+
+def frame_of(batch: dict, step: int = -1) -> dict:
+    """One observation frame (B, ...) out of a history batch (B, n_obs, ...)."""
+    return {k: (v[:, step] if torch.is_tensor(v) and k != ACTION and v.dim() > 2 else v) for k, v in batch.items()
+            if k not in (ACTION, "action_is_pad")}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def pk() -> SimpleNamespace:
+    """The builders above, for tests (importlib mode does not put conftest on sys.path)."""
+    return SimpleNamespace(
+        unit_stats=unit_stats,
+        make_contract=make_contract,
+        tiny_config=tiny_config,
+        make_policy=make_policy,
+        make_batch=make_batch,
+        frame_of=frame_of,
+        record_store=record_store,
+    )

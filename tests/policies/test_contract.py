@@ -1,0 +1,80 @@
+"""The contract: round trip, tamper detection, mismatch reports, and a parser that fails only cleanly."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from honed.features import ACTION, STATE, Feature, Features, image_key
+from honed.policies import Contract, ContractError
+
+
+def test_round_trip_and_digest(pk):
+    contract = pk.make_contract(("front",), language=True)
+    data = json.loads(json.dumps(contract.to_dict()))
+    again = Contract.from_dict(data)
+    assert again.digest == contract.digest and again.features == contract.features
+    np.testing.assert_array_equal(again.stats[STATE]["max"], contract.stats[STATE]["max"])
+
+
+def test_an_edited_contract_is_refused(pk):
+    data = pk.make_contract().to_dict()
+    data["stats"][ACTION]["max"][0] = 9.0
+    with pytest.raises(ContractError, match="digest"):
+        Contract.from_dict(data)
+
+
+def test_mismatches_name_every_difference(pk):
+    contract = pk.make_contract(("front",), language=True)
+    other = Features(
+        {
+            STATE: Feature((14,), "float32"),
+            image_key("wrist"): Feature((32, 32, 3), "uint8"),
+            ACTION: Feature((7,), "float32"),
+        }
+    )
+    with pytest.raises(ContractError) as err:
+        contract.check(other, control_hz=50.0, where="the arm")
+    message = str(err.value)
+    for expected in ("observation.state", "observation.images.front: missing", "action", "task", "50 Hz"):
+        assert expected in message
+    assert contract.mismatches(Features({**contract.features})) == []
+
+
+def test_stats_must_cover_every_feature(pk):
+    contract = pk.make_contract(("front",))
+    stats = {k: v for k, v in contract.stats.items() if k != image_key("front")}
+    with pytest.raises(ValueError, match="observation.images.front"):
+        Contract(contract.features, stats, 30.0, 2, 16, 8)
+    bad = {**contract.stats, STATE: {**contract.stats[STATE], "min": np.full(12, np.nan)}}
+    with pytest.raises(ValueError, match="observation.state.min holds non-finite"):
+        Contract(contract.features, bad, 30.0, 2, 16, 8)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 50) | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(field=st.sampled_from(["features", "stats", "control_hz", "n_obs_steps", "horizon", "tasks", "digest"]),
+       value=json_values)  # fmt: skip
+def test_parser_rejects_garbage_with_contract_errors_only(pk, field, value):
+    data = pk.make_contract().to_dict()
+    data[field] = value
+    with contextlib.suppress(ContractError):
+        Contract.from_dict(data)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.text(max_size=10), json_values, max_size=6))
+def test_parser_on_arbitrary_objects(data):
+    with pytest.raises(ContractError):
+        Contract.from_dict(data)

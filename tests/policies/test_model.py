@@ -1,0 +1,114 @@
+"""Every denoiser x objective x sampler builds, trains a step and samples with matching shapes, no NaNs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from honed.features import ACTION, STATE
+from honed.policies import UnsafeActionError
+from honed.policies.diffusion.denoisers import DENOISERS
+
+VARIANTS = [
+    ("unet", "ddpm", "ddim"),
+    ("unet", "ddpm", "ddpm"),
+    ("unet", "flow", "euler"),
+    ("transformer", "flow", "heun"),
+    ("transformer", "ddpm", "ddim"),
+]
+
+
+@pytest.mark.parametrize(("denoiser", "objective", "sampler"), VARIANTS)
+def test_shapes_loss_and_sampling(pk, denoiser, objective, sampler):
+    policy = pk.make_policy(("front",), denoiser=denoiser, objective=objective, sampler=sampler,
+                            num_inference_steps=3)  # fmt: skip
+    batch = pk.make_batch(policy, batch=3)
+    loss, metrics = policy.compute_loss(batch)
+    assert (
+        loss.shape == () and torch.isfinite(loss) and metrics["loss"] == pytest.approx(float(loss.detach()))
+    )
+    loss.backward()
+    grads = [p.grad for p in policy.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    policy.eval()
+    chunk = policy.predict_chunk(batch)
+    assert chunk.shape == (3, policy.config.horizon, 6) and torch.isfinite(chunk).all()
+    assert policy.log_prob(batch).shape == (3,)
+
+
+@pytest.mark.parametrize("name", DENOISERS.names())
+def test_prepared_sampling_path_equals_the_training_forward(pk, name):
+    policy = pk.make_policy(denoiser=name).eval()
+    net = policy.denoiser
+    x, tokens = torch.randn(2, policy.config.horizon, 6), torch.randn(2, 2, 16)
+    times = torch.tensor([3.0, 70.0])
+    prepared = net.prepare(times, tokens)
+    for k, t in enumerate(times):
+        torch.testing.assert_close(
+            net.denoise(x, prepared[k]), net(x, t.repeat(2), tokens), rtol=1e-4, atol=1e-5
+        )
+
+
+@pytest.mark.parametrize(("objective", "sampler"), [("ddpm", "ddim"), ("flow", "euler"), ("flow", "heun")])
+def test_caller_noise_fixes_the_chunk(pk, objective, sampler):
+    policy = pk.make_policy(objective=objective, sampler=sampler, num_inference_steps=4).eval()
+    batch = pk.make_batch(policy, batch=2)
+    noise = policy.sample_noise(2, torch.Generator().manual_seed(0))
+    first, again = policy.predict_chunk(batch, noise=noise), policy.predict_chunk(batch, noise=noise)
+    other = policy.predict_chunk(batch, noise=-noise)
+    torch.testing.assert_close(first, again)
+    assert (first - other).abs().max() > 1e-4
+    with pytest.raises(ValueError, match="noise has shape"):
+        policy.predict_chunk(batch, noise=torch.zeros(2, 3, 6))
+
+
+def test_ddpm_sampling_draws_its_step_noise_from_the_generator(pk):
+    policy = pk.make_policy(sampler="ddpm", num_inference_steps=5).eval()
+    batch = pk.make_batch(policy, batch=2)
+    noise = policy.sample_noise(2, torch.Generator().manual_seed(0))
+    a = policy.predict_chunk(batch, noise=noise, generator=torch.Generator().manual_seed(1))
+    b = policy.predict_chunk(batch, noise=noise, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(a, b)
+
+
+def test_select_action_executes_n_action_steps_then_replans(pk):
+    policy = pk.make_policy(("front",), n_action_steps=3).eval()
+    batch = pk.make_batch(policy, batch=2)
+    calls = []
+    original = policy.chunk_from_history
+    policy.chunk_from_history = lambda history, noise: calls.append(len(history)) or original(history, noise)
+    actions = [policy.select_action(pk.frame_of(batch)) for _ in range(7)]
+    assert [a.shape for a in actions] == [(2, 6)] * 7
+    assert calls == [policy.config.n_obs_steps] * 3  # steps 0, 3 and 6 plan a chunk
+    policy.reset()
+    policy.select_action(pk.frame_of(batch))
+    assert len(calls) == 4
+
+
+def test_history_path_equals_the_batch_path(pk):
+    policy = pk.make_policy(("front",)).eval()
+    batch = pk.make_batch(policy, batch=2)
+    noise = policy.sample_noise(2, torch.Generator().manual_seed(3))
+    expected = policy.predict_chunk(batch, noise=noise)
+    history = [policy.observe(pk.frame_of(batch, step)) for step in range(policy.config.n_obs_steps)]
+    torch.testing.assert_close(policy.chunk_from_history(history, noise), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_non_finite_actions_never_leave_the_policy(pk):
+    policy = pk.make_policy().eval()
+    batch = pk.make_batch(policy, batch=1)
+    with torch.no_grad():
+        policy.denoiser.film.bias.fill_(float("nan"))
+    with pytest.raises(UnsafeActionError, match="non-finite action"):
+        policy.select_action(pk.frame_of(batch))
+
+
+def test_wrong_shapes_name_the_field(pk):
+    policy = pk.make_policy()
+    batch = pk.make_batch(policy)
+    with pytest.raises(ValueError, match="observation.state"):
+        policy.compute_loss({**batch, STATE: batch[STATE][..., :5]})
+    with pytest.raises(ValueError, match="'action' has chunk shape"):
+        policy.compute_loss({**batch, ACTION: batch[ACTION][:, :3]})
+    with pytest.raises(ValueError, match="horizon"):
+        pk.tiny_config(horizon=6, unet_widths=[16, 32, 64]).validate()

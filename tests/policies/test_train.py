@@ -1,0 +1,91 @@
+"""Training on real episode stores: exact resume, bad data refused up front, NaN stops with its step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from honed.policies import load_policy
+from honed.policies.diffusion.objectives import DDPM
+from honed.policies.train import TrainingDiverged, train
+from honed.policies.train_config import DEBUG, TrainConfig
+
+
+def config(dataset: Path, output: Path, **overrides) -> TrainConfig:
+    cfg = TrainConfig(**{**DEBUG.__dict__, "dataset": str(dataset), "output": str(output), "progress": False})
+    cfg.policy = type(DEBUG.policy)(**{**DEBUG.policy.__dict__, "cameras": [], "unet_widths": [16, 32]})
+    for key, value in overrides.items():
+        setattr(cfg, key, value)
+    return cfg
+
+
+def tensors(folder: Path) -> dict[str, torch.Tensor]:
+    return {**load_file(str(folder / "model.safetensors")),
+            **load_file(str(folder / "training" / "state.safetensors"))}  # fmt: skip
+
+
+def test_two_steps_then_resume_equals_an_uninterrupted_run(state_store, tmp_path):
+    straight = train(config(state_store, tmp_path / "a", steps=4, save_every=2, log_every=1))
+    train(config(state_store, tmp_path / "b", steps=4, save_every=2, stop_after=2, log_every=1))
+    assert (tmp_path / "b" / "checkpoints" / "last").resolve().name == "step_0000002"
+    resumed = train(config(state_store, tmp_path / "b", steps=4, save_every=2, resume=True, log_every=1))
+    assert resumed["resumed_from"] == 2 and straight["resumed_from"] == 0
+    a, b = tensors(tmp_path / "a/checkpoints/last"), tensors(tmp_path / "b/checkpoints/last")
+    assert a.keys() == b.keys()
+    different = [k for k in a if k != "rng.torch" and not torch.equal(a[k], b[k])]
+    assert not different, different[:5]
+    history = [json.loads(line)["step"] for line in (tmp_path / "b/history.jsonl").read_text().splitlines()]
+    assert history == [1, 2, 3, 4]
+
+
+def test_outputs_of_a_run(state_store, tmp_path):
+    summary = train(config(state_store, tmp_path / "run", steps=6, save_every=3, log_every=2))
+    out = tmp_path / "run"
+    assert (out / "loss.png").stat().st_size > 1000
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert json.loads((out / "summary.json").read_text())["final_loss"] == summary["final_loss"]
+    assert sorted(p.name for p in (out / "checkpoints").glob("step_*")) == ["step_0000003", "step_0000006"]
+    policy = load_policy(out / "checkpoints" / "last")
+    assert policy.contract.tasks == ("move the arm", "wave the arm")
+    assert policy.contract.control_hz == 30.0
+
+
+def test_features_the_data_lacks_are_named_before_training(state_store, tmp_path):
+    cfg = config(state_store, tmp_path / "run")
+    cfg.policy.cameras = ["wrist"]
+    with pytest.raises(ValueError, match="cameras"):
+        train(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    with pytest.raises(ValueError, match="dataset"):
+        train(config(tmp_path / "missing", tmp_path / "run"))
+
+
+def test_nan_loss_stops_naming_step_and_batch_and_keeps_the_last_checkpoint(
+    state_store, tmp_path, monkeypatch
+):
+    calls = {"n": 0}
+    real_loss = DDPM.loss
+
+    def loss_turning_nan(self, *args, **kwargs):
+        calls["n"] += 1
+        out = real_loss(self, *args, **kwargs)
+        return out * float("nan") if calls["n"] == 4 else out
+
+    monkeypatch.setattr(DDPM, "loss", loss_turning_nan)
+    with pytest.raises(TrainingDiverged, match=r"loss is nan at step 3 on samples \[.*episode \d+ frame \d+"):
+        train(config(state_store, tmp_path / "run", steps=6, save_every=2))
+    last = (tmp_path / "run" / "checkpoints" / "last").resolve()
+    assert last.name == "step_0000002"
+    assert torch.isfinite(load_policy(last).denoiser.film.weight).all()
+
+
+def test_image_policy_trains_and_loads(image_store, tmp_path):
+    cfg = config(image_store, tmp_path / "run", steps=2, batch_size=4)
+    cfg.policy.cameras = None
+    train(cfg)
+    policy = load_policy(tmp_path / "run" / "checkpoints" / "last")
+    assert policy.image_keys == ["observation.images.front"]
