@@ -45,6 +45,13 @@ def _load() -> None:
     from honed.sim.experts.bench_experts import VERB as experts_verb
 
     BENCHES.setdefault("experts", experts_verb)
+    from honed.data.bench_codecs import VERB as codecs_verb
+    from honed.data.bench_load import VERB as load_verb
+    from honed.data.bench_record import VERB as record_verb
+
+    BENCHES.setdefault("record", record_verb)
+    BENCHES.setdefault("load", load_verb)
+    BENCHES.setdefault("codecs", codecs_verb)
 
 
 def main() -> None:

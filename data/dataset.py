@@ -95,9 +95,12 @@ class EpisodeDataset(Dataset[dict[str, Any]]):
         sample[ACTION] = torch.from_numpy(self.numeric[ACTION][base + np.minimum(act_raw, last)])  # (H, A)
         sample["action_is_pad"] = torch.from_numpy(act_raw > last)  # (H,)
         episode = self._episode(pos)
+        first, stop = int(obs_idx[0]), int(obs_idx[-1]) + 1  # history frames are contiguous
         for key in self.image_keys:
-            decoded = {int(j): episode.frame(key, int(j)) for j in np.unique(obs_idx)}
-            sample[key] = torch.from_numpy(np.stack([decoded[int(j)] for j in obs_idx]))  # (n_obs, H, W, 3)
+            decoded = episode.frame_range(key, first, stop)
+            sample[key] = torch.from_numpy(
+                np.stack([decoded[j - first] for j in obs_idx])
+            )  # (n_obs, H, W, 3)
         sample["task"] = self.tasks[pos]
         return sample
 

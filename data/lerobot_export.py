@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,7 @@ def export_lerobot(
         raise ValueError(f"{store.root} has no episodes to export")
     features = lerobot_features(store.features)
     logging.getLogger("lerobot").setLevel(logging.WARNING)
+    os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its configuration for every video otherwise
     dataset = LeRobotDataset.create(
         repo_id=repo_id or f"local/{store.root.name}",
         fps=store.fps,

@@ -99,9 +99,9 @@ def honed_features(lerobot: dict[str, Any]) -> Features:
                 shape = (shape[1], shape[2], shape[0])
             items[key] = Feature(shape=shape, dtype="uint8")
         else:
-            names = spec.get("names")
-            names = tuple(names) if isinstance(names, list) and len(names) == shape[-1] else None
-            items[key] = Feature(shape=shape, dtype=str(spec["dtype"]), names=names)
+            given = spec.get("names")
+            labels = tuple(given) if isinstance(given, list) and len(given) == shape[-1] else None
+            items[key] = Feature(shape=shape, dtype=str(spec["dtype"]), names=labels)
     return Features(items)
 
 

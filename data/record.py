@@ -116,6 +116,8 @@ class Recorder:
         self.keys = keys or TeleopEvents
         self.progress, self.seed = progress, seed
         self.keys_to_record = [k for k in store.features if k != ACTION]
+        self.encode_ms: list[float] = []
+        """Encoding time of each frame's camera images (ms), filled while recording."""
 
     def events(self) -> TeleopEvents:
         return merge_events(self.teleop.events(), self.keys())
@@ -185,6 +187,7 @@ class Recorder:
         """Record ``episodes`` episodes (fewer if the operator stops); returns what happened to each."""
         results: list[EpisodeResult] = []
         with self.store.writer() as writer:
+            self.encode_ms = writer.encode_ms
             for message in writer.recovered:
                 print(f"[honed-record] {message}")
             number = self.store.num_episodes

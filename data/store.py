@@ -93,6 +93,14 @@ class Episode:
         """Frame ``t`` of camera feature ``key``, RGB uint8 (H, W, 3)."""
         return self.info.codec.decode(self.encoded_frame(key, t), self.info.features[key].shape)
 
+    def frame_range(self, key: str, start: int, stop: int) -> list[np.ndarray]:
+        """Frames ``start..stop-1`` of camera ``key``, read in one request (a window of history, say)."""
+        offsets = self._offsets[key][start : stop + 1]
+        data = np.asarray(self._array(key + FRAME_SUFFIX)[offsets[0] : offsets[-1]])
+        shape = self.info.features[key].shape
+        local = offsets - offsets[0]
+        return [self.info.codec.decode(data[local[i] : local[i + 1]], shape) for i in range(stop - start)]
+
     def frames(self, key: str, indices: list[int] | np.ndarray | None = None) -> np.ndarray:
         """Several frames, (N, H, W, 3); all of them when ``indices`` is None."""
         idx = range(len(self)) if indices is None else indices

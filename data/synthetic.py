@@ -77,8 +77,8 @@ class SyntheticRobot(Robot):
         )
         self.camera_fails_after = camera_fails_after
         self._connected = False
-        self._pos = np.zeros(self.arm.num_joints)
-        self._vel = np.zeros(self.arm.num_joints)
+        self._pos: np.ndarray = np.zeros(self.arm.num_joints)
+        self._vel: np.ndarray = np.zeros(self.arm.num_joints)
         self._reads = 0
 
     @property

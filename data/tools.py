@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,7 @@ def _check_same_kind(info: StoreInfo, other: EpisodeStore) -> None:
         )
 
 
-def merge_stores(sources: list[str | Path], out: str | Path, progress: bool = True) -> EpisodeStore:
+def merge_stores(sources: Sequence[str | Path], out: str | Path, progress: bool = True) -> EpisodeStore:
     """A new store at ``out`` holding every episode of ``sources``, in order."""
     if len(sources) < 2:
         raise ValueError(f"merge needs at least two source stores, got {len(sources)}")

@@ -13,6 +13,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import zarr
@@ -60,6 +61,14 @@ class EpisodeCheck:
     """Frames found on disk (the shortest array)."""
 
 
+def read_array(group: zarr.Group, name: str, stop: int | None = None) -> np.ndarray:
+    """Frames ``0..stop-1`` (all by default) of array ``name`` of an episode group."""
+    node = group[name]
+    if not isinstance(node, zarr.Array):
+        raise ValueError(f"{name} is a group, expected an array")
+    return np.asarray(node[:stop])
+
+
 def _first_bad(ok: np.ndarray) -> int:
     """Index of the first False in a boolean vector, or its length."""
     bad = np.flatnonzero(~ok)
@@ -80,7 +89,7 @@ class _Checker:
 
     def array(self, name: str) -> np.ndarray | None:
         try:
-            return np.asarray(self.group[name][:])
+            return read_array(self.group, name)
         except (KeyError, FileNotFoundError, ValueError) as e:
             self.cut(0, f"array {name!r} is missing or unreadable ({type(e).__name__})")
             return None
@@ -223,7 +232,7 @@ def _entries_from_dirs(root: Path) -> list[EpisodeEntry]:
     entries = []
     for path in sorted((root / EPISODES).glob("ep_*")):
         try:
-            attrs = dict(zarr.open_group(path, mode="r", zarr_format=3).attrs.get("episode", {}))  # type: ignore[arg-type]
+            attrs: dict[str, Any] = dict(zarr.open_group(path, mode="r", zarr_format=3).attrs["episode"])  # type: ignore[arg-type]
             length = zarr.open_array(path / TIMESTAMP, mode="r").shape[0]
             entries.append(
                 EpisodeEntry(0, int(attrs["serial"]), length, str(attrs["task"]), dict(attrs.get("meta", {})))
@@ -238,10 +247,10 @@ def _rewrite_prefix(store: EpisodeStore, entry: EpisodeEntry, prefix: int, seria
     old = zarr.open_group(store.root / EPISODES / entry.dir_name, mode="r", zarr_format=3)
     info = store.info
     staged = StagedEpisode(store.root / STAGING / episode_dir_name(serial), info, entry.task, entry.meta)
-    ts = np.asarray(old[TIMESTAMP][:prefix])
-    numeric = {k: np.asarray(old[k][:prefix]) for k in info.numeric_keys}
-    offsets = {k: np.asarray(old[k + OFFSETS_SUFFIX][: prefix + 1]) for k in info.image_keys}
-    data = {k: np.asarray(old[k + FRAME_SUFFIX][: int(offsets[k][-1])]) for k in info.image_keys}
+    ts = read_array(old, TIMESTAMP, prefix)
+    numeric = {k: read_array(old, k, prefix) for k in info.numeric_keys}
+    offsets = {k: read_array(old, k + OFFSETS_SUFFIX, prefix + 1) for k in info.image_keys}
+    data = {k: read_array(old, k + FRAME_SUFFIX, int(offsets[k][-1])) for k in info.image_keys}
     for t in range(prefix):
         frame = {k: v[t] for k, v in numeric.items()}
         encoded = {k: data[k][offsets[k][t] : offsets[k][t + 1]].tobytes() for k in info.image_keys}

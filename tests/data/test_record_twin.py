@@ -7,6 +7,7 @@ import pty
 
 import numpy as np
 import pytest
+
 from honed.data.record import Recorder, open_store_for
 from honed.data.record_cli import main as record_main
 from honed.data.store import EpisodeStore
