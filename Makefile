@@ -29,6 +29,12 @@ sync:
 demo: bootstrap
 	$(RUN) honed-sim demo
 	$(RUN) honed-expert run task=all episodes=3 progress=false out=outputs/demo/experts
+	rm -rf outputs/demo/demos outputs/demo/lerobot
+	$(RUN) honed-record teleop=expert task=pick_cube episodes=10 realtime=false progress=false store=outputs/demo/demos
+	$(RUN) honed-data verify store=outputs/demo/demos
+	$(RUN) honed-data info store=outputs/demo/demos
+	$(RUN) honed-data visualize store=outputs/demo/demos episode=0 out=outputs/demo/visualize
+	$(RUN) honed-data export store=outputs/demo/demos out=outputs/demo/lerobot
 
 lint:
 	$(RUN) ruff check .
