@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import av
 import cv2
 import matplotlib
 import numpy as np
@@ -15,35 +14,26 @@ from tqdm import tqdm
 
 from honed.data.store import Episode, EpisodeStore
 from honed.features import ACTION, STATE
+from honed.media import write_mp4
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
 
 def side_by_side(frames: list[np.ndarray]) -> np.ndarray:
-    """Camera frames resized to the tallest height and joined left to right, (H, sum W, 3), even sizes."""
+    """Camera frames resized to the tallest height and joined left to right, (H, sum W, 3)."""
     height = max(f.shape[0] for f in frames)
-    resized = [cv2.resize(f, (round(f.shape[1] * height / f.shape[0]), height)) for f in frames]
-    joined = np.concatenate(resized, axis=1)
-    return joined[: joined.shape[0] // 2 * 2, : joined.shape[1] // 2 * 2]
+    return np.concatenate(
+        [cv2.resize(f, (round(f.shape[1] * height / f.shape[0]), height)) for f in frames], axis=1
+    )
 
 
 def write_video(episode: Episode, path: Path, fps: int, progress: bool = True) -> None:
     keys = episode.info.image_keys
     if not keys:
         raise ValueError("the store has no camera features; nothing to put in a video")
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "23", "preset": "veryfast"}
-        for t in tqdm(range(len(episode)), desc="video", unit="frame", disable=not progress):
-            image = side_by_side([episode.frame(k, t) for k in keys])
-            if t == 0:
-                stream.height, stream.width = image.shape[:2]
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    frames = (side_by_side([episode.frame(k, t) for k in keys]) for t in range(len(episode)))
+    write_mp4(tqdm(frames, total=len(episode), desc="video", unit="frame", disable=not progress), path, fps)
 
 
 def plot_joints(episode: Episode, path: Path) -> None:
