@@ -4,7 +4,7 @@
 ``ExpertTeleop`` drives the recording loop with one.
 """
 
-from honed.sim.experts import pick, place  # noqa: F401  (registration)
+from honed.sim.experts import peg_insert, pick, place, push_t  # noqa: F401  (registration)
 from honed.sim.experts.base import EXPERTS, Expert, make_expert
 from honed.sim.experts.run import ExpertReport, run_expert
 from honed.sim.experts.teleop import ExpertTeleop

@@ -21,6 +21,9 @@ CLEARANCE = 0.003
 """Hole width minus peg width (m)."""
 HOLE_HALF = PEG_HALF[0] + CLEARANCE / 2
 WALL_THICK, WALL_HALF_HEIGHT = 0.008, 0.015
+SPAWN_XY = ((0.15, 0.21), (-0.09, 0.09))
+"""x and y ranges (m) of the peg and the hole: within 23 cm of the base, where the wrist (95 degrees of
+flex) still holds the peg upright over the socket with its bottom clear of the rim."""
 INSERT_DEPTH = 0.02
 """Success: the peg's bottom at least this far below the hole's rim (m), centred in the hole."""
 
@@ -69,8 +72,8 @@ class PegInsert(Task):
     def sample_reset(self, rng: np.random.Generator) -> ResetState:
         qpos = self.home_qpos()
         while True:
-            peg_xy = uniform_xy(rng, (0.17, 0.25), (-0.10, 0.10))
-            hole_xy = uniform_xy(rng, (0.17, 0.27), (-0.10, 0.10))
+            peg_xy = uniform_xy(rng, *SPAWN_XY)
+            hole_xy = uniform_xy(rng, *SPAWN_XY)
             if np.linalg.norm(peg_xy - hole_xy) >= 0.08:
                 break
         qpos[self.peg_adr : self.peg_adr + 3] = [peg_xy[0], peg_xy[1], PEG_HALF[2]]
