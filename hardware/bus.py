@@ -184,7 +184,8 @@ class HonedBusMixin:
         """IDs -> model numbers of every servo answering a broadcast ping at the current baud rate."""
         t = self.transport
         t.send(self.protocol.ping(BROADCAST_ID))
-        window = t.byte_time() * 14 * (MAX_ID + 1) + t.policy.reply_timeout_ms / 1000.0
+        status_len = len(self.protocol.status(1, 0, bytes(3 if self.protocol.name == "dynamixel" else 0)))
+        window = t.byte_time() * status_len * (MAX_ID + 1) + t.policy.reply_timeout_ms / 1000.0
         buf = bytearray()
         deadline = time.monotonic() + window
         while time.monotonic() < deadline:

@@ -25,13 +25,13 @@ class FaultConfig:
     dead_ids: list[int] = field(default_factory=list)
     """Servo IDs that stop answering (after dead_after_s)."""
     dead_after_s: float = 0.0
-    """Seconds after start when the dead_ids stop answering."""
+    """Seconds after the first packet when the dead_ids stop answering."""
     error_ids: list[int] = field(default_factory=list)
     """Servo IDs whose status packets carry error_byte."""
     error_byte: int = 0x20
     """Error flags those servos report (Feetech 0x20 = overload)."""
     vanish_after_s: float = 0.0
-    """Seconds after start when the port disappears (0: never)."""
+    """Seconds after the first packet when the port disappears (0: never)."""
     seed: int = 0
     """Seed of the random faults."""
 

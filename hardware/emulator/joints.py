@@ -72,7 +72,7 @@ class KinematicJoints(JointBackend):
 class TwinJoints(JointBackend):
     """The arm of the MuJoCo twin, stepped in real time."""
 
-    MAX_CATCH_UP_S = 0.1
+    MAX_CATCH_UP_S = 0.5
     """Longest stretch of simulated time caught up in one call; beyond it the clock is re-anchored."""
 
     def __init__(self, arm: ArmSpec, model: mujoco.MjModel | None = None, start: float | None = None):

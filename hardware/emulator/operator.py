@@ -12,6 +12,8 @@ import numpy as np
 from honed.arms import ArmSpec
 
 OPERATORS = ("limp", "hold", "wave", "calibrate")
+WAVE_BIAS = np.array([0.0, -0.4, 0.3, 0.0, 0.0, 0.0])
+"""Shoulder leaned back and elbow bent (rad) so the waving hand clears the table."""
 SETTLE_S = 0.3
 """Time between the last homing write and the start of the sweep."""
 
@@ -62,10 +64,10 @@ class Operator:
         return np.where(wave >= 0, wave * self.arm.high, -wave * self.arm.low)
 
     def wave(self, t: float) -> np.ndarray:
-        """A smooth motion over the middle half of each joint's range, joints out of phase."""
+        """A smooth motion over a third of each joint's range, joints out of phase, hand above the table."""
         n = self.arm.num_joints
         phase = 2 * np.pi * (t / self.wave_period_s + np.arange(n) / n)
-        centre = (self.arm.low + self.arm.high) / 2
-        half = (self.arm.high - self.arm.low) / 4
+        centre = np.clip((self.arm.low + self.arm.high) / 2 + WAVE_BIAS[:n], self.arm.low, self.arm.high)
+        half = (self.arm.high - self.arm.low) / 6
         ramp = min(1.0, t / self.RAMP_S)
         return self.middle + ramp * (centre + half * np.sin(phase) - self.middle)

@@ -29,12 +29,12 @@ from honed.hardware.emulator.joints import JointBackend, KinematicJoints, TwinJo
 from honed.hardware.emulator.operator import Operator
 from honed.hardware.emulator.registers import TABLES
 from honed.hardware.emulator.servo import EmulatedServo
-from honed.hardware.motors import MODEL_NUMBER, arm_motors, bus_protocol
+from honed.hardware.motors import MODEL_NUMBER, ROLES, arm_motors, bus_protocol
 from honed.hardware.protocol import BROADCAST_ID, PROTOCOLS, Inst, Instruction, ProtocolError
 
 log = logging.getLogger(__name__)
 TCGETS2 = 0x802C542A
-IDLE_WAKE_S = 0.002
+IDLE_WAKE_S = 0.01
 SPIN_S = 0.0002
 """Final stretch before a reply's release time that is busy-waited instead of slept."""
 
@@ -80,7 +80,9 @@ class BusEmulator:
         motors = arm_motors(config.robot, config.role)
         self.protocol = PROTOCOLS[bus_protocol(motors)]
         table = TABLES[self.protocol.name]
-        rng = np.random.default_rng(config.seed)
+        # Arms differ: each (robot, role, seed) gets its own assembly offsets, so a driver connected to
+        # the wrong arm's bus fails its calibration check, as it would on real hardware.
+        rng = np.random.default_rng([config.seed, ROLES.index(config.role), sorted(ARMS).index(config.robot)])
         wanted = set(config.ids) or {m.id for m in motors}
         self.servos: list[EmulatedServo] = []
         self.joint_of: list[int] = []
@@ -101,6 +103,7 @@ class BusEmulator:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._started = 0.0
+        self._first_packet: float | None = None
         self._wire_free = 0.0
         self.vanished = False
 
@@ -168,7 +171,7 @@ class BusEmulator:
                 now = time.monotonic()
                 if cfg.duration_s and now - self._started >= cfg.duration_s:
                     break
-                if cfg.faults.vanish_after_s and now - self._started >= cfg.faults.vanish_after_s:
+                if cfg.faults.vanish_after_s and self._session_time(now) >= cfg.faults.vanish_after_s:
                     self.vanished = True
                     break
                 ready, _, _ = select.select([self._master], [], [], IDLE_WAKE_S)
@@ -206,6 +209,8 @@ class BusEmulator:
                 self.stats.bad_packets += 1
                 continue
             self.stats.instructions += 1
+            if self._first_packet is None:
+                self._first_packet = received
             with self._lock:
                 replies = self._execute(inst)
             self._send(replies, len(self.protocol.frame(frame.id, frame.body)), received)
@@ -231,9 +236,13 @@ class BusEmulator:
         self.joints.drive(on, goal, scale)
 
     # ----- instructions -----------------------------------------------------------------------
+    def _session_time(self, now: float) -> float:
+        """Seconds since a driver first spoke to the bus (fault times count from there); -1 before."""
+        return -1.0 if self._first_packet is None else now - self._first_packet
+
     def _alive(self, servo: EmulatedServo) -> bool:
         f = self.config.faults
-        dead = servo.id in f.dead_ids and time.monotonic() - self._started >= f.dead_after_s
+        dead = servo.id in f.dead_ids and self._session_time(time.monotonic()) >= f.dead_after_s
         return not dead
 
     def _addressed(self, servo_id: int) -> list[EmulatedServo]:
@@ -305,6 +314,7 @@ class BusEmulator:
         t = max(self._wire_free, received)
         if cfg.timing:
             t += instruction_len * byte_time
+        out = bytearray()
         for reply in replies:
             error = reply.error | self._injected_error(reply.servo)
             packet = self.protocol.status(reply.id, error, reply.params)
@@ -312,15 +322,14 @@ class BusEmulator:
                 t += reply.servo.return_delay_s + len(packet) * byte_time
             t += faults.extra_delay_ms / 1000.0
             sent = self._faulty(packet)
-            if sent is None:
-                continue
-            self._sleep_until(t)
-            try:
-                os.write(self._master, sent)
-            except OSError:
-                return
-            self.stats.replies += 1
+            if sent is not None:
+                out += sent
+                self.stats.replies += 1
         self._wire_free = t
+        if out:  # the whole answer lands when its last byte would have crossed the wire
+            self._sleep_until(t)
+            with contextlib.suppress(OSError):
+                os.write(self._master, bytes(out))
 
     def _injected_error(self, servo: EmulatedServo) -> int:
         f = self.config.faults

@@ -136,6 +136,7 @@ def test_injected_faults(emulators, hw) -> None:
 def test_port_vanishes(emulators, hw) -> None:
     emu = emulators(robot="so101", faults={"vanish_after_s": 0.2})
     port = hw.open_port(emu.path)
+    assert hw.transact(port, PROTOCOLS["feetech"].ping(1), 6)  # the clock starts at the first packet
     hw.wait_for(lambda: emu.vanished, 5.0, "the port to vanish")
     with pytest.raises((serial.SerialException, termios.error)):
         hw.transact(port, PROTOCOLS["feetech"].ping(1), 6)

@@ -1,0 +1,214 @@
+"""``honed-teleop``: mirror a teleoperator (a leader arm) onto a follower robot at a fixed rate.
+
+Each tick reads the follower, asks the teleoperator for an action and writes it. Progress shows
+the achieved rate; at the end ``teleop.json`` (rates, loop periods, bus counters) and
+``teleop.png`` (leader targets against follower positions per joint) are written to ``output_dir``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import inspect
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from honed.cli import Verb, run
+from honed.features import STATE
+
+
+@dataclass
+class TeleopConfig:
+    """Mirror a teleoperator onto a robot."""
+
+    robot: str = "so101_follower"
+    """Robot name (so101_follower, so100_follower, koch_follower, so101_twin, ...)."""
+    robot_port: str = ""
+    """Serial port of the follower's bus."""
+    robot_id: str = "default"
+    """Follower id (names its calibration file)."""
+    teleop: str = "so101_leader"
+    """Teleoperator name (so101_leader, koch_leader, ...)."""
+    teleop_port: str = ""
+    """Serial port of the leader's bus."""
+    teleop_id: str = "default"
+    """Leader id (names its calibration file)."""
+    calibration_dir: str = ""
+    """Root of calibration files (default: lerobot's)."""
+    cameras: list[str] = field(default_factory=list)
+    """Follower cameras, e.g. [front=twin,wrist=opencv:/dev/video0@640x480]."""
+    fps: float = 60.0
+    """Control rate (Hz)."""
+    duration_s: float = 0.0
+    """Stop after this long (0: until Ctrl-C)."""
+    output_dir: str = "outputs/teleop"
+    """Where teleop.json and teleop.png go."""
+
+
+def build(registry: Any, name: str, options: dict[str, Any]) -> Any:
+    """Instantiate a registered robot/teleop with the options its constructor accepts."""
+    factory = registry.get(name)
+    accepted = inspect.signature(factory).parameters
+    return factory(**{k: v for k, v in options.items() if k in accepted and v not in ("", None, [])})
+
+
+def _load_plugins() -> None:
+    import honed.hardware.follower  # noqa: F401  registers the follower robots
+    import honed.hardware.leader  # noqa: F401  registers the leader teleops
+
+    if importlib.util.find_spec("honed.sim.twin") is not None:
+        importlib.import_module("honed.sim.twin")  # registers so101_twin
+
+
+@dataclass
+class LoopLog:
+    """What the loop did, tick by tick."""
+
+    t: list[float] = field(default_factory=list)
+    action: list[np.ndarray] = field(default_factory=list)
+    position: list[np.ndarray] = field(default_factory=list)
+    overruns: int = 0
+
+
+def mirror(robot: Any, teleop: Any, fps: float, duration_s: float) -> LoopLog:
+    """Run the teleoperation loop; returns its log."""
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
+    log = LoopLog()
+    period = 1.0 / fps
+    start = time.perf_counter()
+    obs = robot.read()
+    teleop.reset(obs)
+    with Progress(
+        TextColumn("[bold]teleop[/]"), TimeElapsedColumn(), TextColumn("{task.description}")
+    ) as bar:
+        task = bar.add_task("", total=None)
+        with contextlib.suppress(KeyboardInterrupt):
+            _loop(robot, teleop, obs, log, bar, task, period, start, duration_s)
+    return log
+
+
+def _loop(
+    robot: Any,
+    teleop: Any,
+    obs: dict,
+    log: LoopLog,
+    bar: Any,
+    task: Any,
+    period: float,
+    start: float,
+    duration_s: float,
+) -> None:
+    next_tick = start
+    while not duration_s or time.perf_counter() - start < duration_s:
+        action = teleop.get_action(obs)
+        robot.write(action)
+        obs = robot.read()
+        now = time.perf_counter()
+        log.t.append(now - start)
+        log.action.append(np.asarray(action, dtype=np.float32))
+        log.position.append(np.asarray(obs[STATE][: len(action)], dtype=np.float32))
+        if len(log.t) % 30 == 0:
+            rate = 30 / max(log.t[-1] - log.t[-31], 1e-9) if len(log.t) > 30 else 0.0
+            bar.update(task, description=f"{rate:5.1f} Hz")
+        next_tick += period
+        if now > next_tick:
+            log.overruns += 1
+            next_tick = now
+        time.sleep(max(0.0, next_tick - time.perf_counter()))
+
+
+def follow_lag(action: np.ndarray, position: np.ndarray, max_ticks: int = 15) -> tuple[int, float]:
+    """Ticks by which the follower trails the targets, and the median error once that lag is removed."""
+    if len(action) < 2 * max_ticks:
+        return 0, float(np.median(np.abs(action - position))) if len(action) else 0.0
+    skip = len(action) // 4  # leave out the approach from wherever the follower started
+    errors = [
+        np.median(np.abs(action[skip : len(action) - k] - position[skip + k :])) for k in range(max_ticks)
+    ]
+    best = int(np.argmin(errors))
+    return best, float(errors[best])
+
+
+def summarize(log: LoopLog, fps: float, robot: Any, teleop: Any) -> dict[str, Any]:
+    periods = np.diff(np.asarray(log.t)) * 1000 if len(log.t) > 1 else np.zeros(1)
+    lag, err = follow_lag(np.asarray(log.action), np.asarray(log.position))
+    out: dict[str, Any] = {
+        "ticks": len(log.t),
+        "target_hz": fps,
+        "achieved_hz": float(1000.0 / periods.mean()) if periods.mean() > 0 else 0.0,
+        "period_ms_p50": float(np.percentile(periods, 50)),
+        "period_ms_p99": float(np.percentile(periods, 99)),
+        "overruns": log.overruns,
+        "follower_lag_ms": float(lag * periods.mean()),
+        "tracking_error_rad_median": float(err),
+    }
+    for who, device in (("robot", robot), ("teleop", teleop)):
+        stats = getattr(getattr(device, "arm", None), "bus", None)
+        if stats is not None:
+            out[f"{who}_bus"] = {k: v for k, v in vars(stats.stats).items() if k != "failed_attempts"}
+    return out
+
+
+def plot(log: LoopLog, joints: tuple[str, ...], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t, action, pos = np.asarray(log.t), np.asarray(log.action), np.asarray(log.position)
+    fig, axes = plt.subplots(len(joints), 1, figsize=(8, 1.6 * len(joints)), sharex=True)
+    for i, (ax, joint) in enumerate(zip(np.atleast_1d(axes), joints)):
+        ax.plot(t, action[:, i], label="leader (target)")
+        ax.plot(t, pos[:, i], label="follower", linestyle="--")
+        ax.set_ylabel(f"{joint}\n(rad)", fontsize=8)
+    np.atleast_1d(axes)[0].legend(loc="upper right", fontsize=8)
+    np.atleast_1d(axes)[-1].set_xlabel("time (s)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def teleoperate(cfg: TeleopConfig) -> dict[str, Any]:
+    from honed.hardware.robot import ROBOTS
+    from honed.hardware.teleop import TELEOPS
+
+    if not cfg.fps > 0:
+        raise SystemExit(f"honed-teleop: fps={cfg.fps} must be positive")
+    _load_plugins()
+    shared = {"calibration_dir": cfg.calibration_dir}
+    robot = build(
+        ROBOTS, cfg.robot, {"port": cfg.robot_port, "id": cfg.robot_id, "cameras": cfg.cameras, **shared}
+    )
+    teleop = build(TELEOPS, cfg.teleop, {"port": cfg.teleop_port, "id": cfg.teleop_id, **shared})
+    with robot, teleop:
+        log = mirror(robot, teleop, cfg.fps, cfg.duration_s)
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarize(log, cfg.fps, robot, teleop)
+    if log.t:
+        plot(log, robot.features["action"].names or (), out / "teleop.png")
+    (out / "teleop.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary), flush=True)
+    return summary
+
+
+VERBS = {"run": Verb(TeleopConfig, teleoperate, "mirror a teleoperator onto a robot")}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``honed-teleop key=value ...`` (the verb ``run`` is implied)."""
+    args = list(sys.argv[1:] if argv is None else argv) or ["--help"]
+    if args[0] not in VERBS:
+        args = ["run", *args]
+    run("teleop", VERBS, args)
+
+
+if __name__ == "__main__":
+    main()
