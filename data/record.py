@@ -168,10 +168,11 @@ class Recorder:
 
     def reset_period(self, number: int) -> bool:
         """Between episodes: re-seed the twin's scene if it can, else let the operator reset; False = stop."""
-        reset_scene = getattr(self.robot, "reset_scene", None)
-        if callable(reset_scene):
-            reset_scene(seed=self.seed + number)
+        if self.reset_scene(number):
             return not self.events().stop
+        if self.progress and self.reset_frames:
+            print(f"[honed-record] reset the scene for episode {number} ({self.reset_frames / self.store.fps:.0f} s; "
+                  "-> to start now, Esc to stop)", flush=True)  # fmt: skip
         self.pacer.start()
         for _ in range(self.reset_frames):
             self.tick()
@@ -183,6 +184,14 @@ class Recorder:
             self.pacer.wait()
         return True
 
+    def reset_scene(self, number: int) -> bool:
+        """Draw episode ``number``'s scene (seed + number) on a robot that can (the twin); False otherwise."""
+        reset_scene = getattr(self.robot, "reset_scene", None)
+        if callable(reset_scene):
+            reset_scene(seed=self.seed + number)
+            return True
+        return False
+
     def run(self, episodes: int) -> list[EpisodeResult]:
         """Record ``episodes`` episodes (fewer if the operator stops); returns what happened to each."""
         results: list[EpisodeResult] = []
@@ -192,6 +201,7 @@ class Recorder:
                 print(f"[honed-record] {message}")
             number = self.store.num_episodes
             target = number + episodes
+            self.reset_scene(number)
             while number < target:
                 result = self._guarded_episode(number, writer)
                 results.append(result)

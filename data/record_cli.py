@@ -144,6 +144,10 @@ def record(cfg: RecordConfig) -> int:
     except RecordError as e:
         print(f"honed-record: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"honed-record: interrupted; the episode in progress was discarded, {store.num_episodes} "
+              f"committed episodes in {store.root} are intact", file=sys.stderr)  # fmt: skip
+        return 130
     finally:
         if terminal is not None:
             terminal.close()
