@@ -131,10 +131,14 @@ def run_bench(c: CodecBenchConfig) -> dict[str, Any]:
     }
     rows["av1_crf30_g2 (lerobot)"] = measure_av1(frames)
     if c.write_docs:
+        from honed.data.bench_record import MACHINE_NOTE
+
         lines = [
+            MACHINE_NOTE,
+            "",
             "| codec | KiB/frame | encode ms | random-access decode ms | min PSNR dB |",
-            "|---|---|---|---|---|",
         ]
+        lines.append("|---|---|---|---|---|")
         lines += [f"| {n} | {r['kb_per_frame']:.1f} | {r['encode_ms']:.2f} | {r['random_decode_ms']:.2f} | "
                   f"{r['psnr_db'] if isinstance(r['psnr_db'], str) else round(r['psnr_db'], 1)} |" for n, r in rows.items()]  # fmt: skip
         record_in_docs("codecs", "honed-bench codecs write_docs=true", "\n".join(lines))

@@ -112,10 +112,9 @@ def run_bench(c: LoadBenchConfig) -> dict[str, Any]:
     if not c.workdir:
         shutil.rmtree(work, ignore_errors=True)
     if c.write_docs:
-        rows = "\n".join(
-            f"| `{k}` | {v:.1f} |" if isinstance(v, float) else f"| `{k}` | {v} |" for k, v in out.items()
-        )
-        record_in_docs("load", "honed-bench load write_docs=true", "| figure | value |\n|---|---|\n" + rows)
+        from honed.data.bench_record import docs_table
+
+        record_in_docs("load", "honed-bench load write_docs=true", docs_table(out))
     return emit(out)
 
 

@@ -36,6 +36,17 @@ class RecordBenchConfig:
     """Write the figures into docs/benchmarks.md."""
 
 
+MACHINE_NOTE = "Machine: 2-core x86_64 CPU, 24 GiB, no GPU (shared with other work while measured)."
+
+
+def docs_table(figures: dict[str, Any]) -> str:
+    """A two-column markdown table of a benchmark's figures, under the machine note."""
+    rows = [
+        f"| `{k}` | {v:.2f} |" if isinstance(v, float) else f"| `{k}` | {v} |" for k, v in figures.items()
+    ]
+    return "\n".join([MACHINE_NOTE, "", "| figure | value |", "|---|---|", *rows])
+
+
 def dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
