@@ -142,10 +142,8 @@ class PegInsertExpert(Expert):
             Phase("approach", s(1.1), GRIPPER_OPEN, self.above_peg, enter=self.choose_roll),
             Phase("descend", s(0.8), GRIPPER_OPEN, self.hold, enter=self.aim_at_peg),
             Phase("close", s(0.5), GRIPPER_SQUEEZE, self.hold, enter=self.freeze),
-            Phase("lift", s(0.7), GRIPPER_SQUEEZE, self.lifted, enter=self.start_lift),
-            Phase(
-                "carry", s(1.4), GRIPPER_SQUEEZE, self.over_hole, enter=self.measure_grasp, then=self.holding
-            ),
+            Phase("lift", s(0.7), GRIPPER_SQUEEZE, self.lifted, enter=self.start_lift, then=self.holding),
+            Phase("carry", s(1.4), GRIPPER_SQUEEZE, self.over_hole, enter=self.measure_grasp),
             Phase("align", s(0.5), GRIPPER_SQUEEZE, self.over_hole, then=self.until_aligned),
             Phase("insert", s(1.2), GRIPPER_SQUEEZE, self.into_hole, then=self.until_inserted),
             Phase("hold", 1e9, GRIPPER_SQUEEZE, self.into_hole),

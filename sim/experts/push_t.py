@@ -330,8 +330,8 @@ class PushTExpert(Expert):
         """The next stroke: move to the push's start (low or over the T), push, back off, replan."""
         block, goal = self.poses(privileged)
         push = self.planner.choose(block, goal, self.pusher[:2], self.weights(block, goal))
-        if push is None:
-            return [self.hold_phase()]
+        if push is None:  # no reachable push: wait a moment and look again
+            return [self.move("wait", self.pusher, 0.5, then=self.next_stroke), self.hold_phase()]
         self.adapt_depth(block)
         self.strokes += 1
         self.last_push, self.last_block = push, block

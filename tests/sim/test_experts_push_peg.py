@@ -156,5 +156,44 @@ def test_distance_to_t_is_zero_exactly_inside_the_t(px, py, yaw):
     local = np.array([px, py])
     world = pose[:2] + rotation(yaw) @ local
     distance = float(distance_to_t(world, pose))
-    assert (distance == 0.0) == bool(inside_t(local)), f"distance {distance} at local point {local}"
+    at_origin = float(distance_to_t(local, np.zeros(3)))  # the same point with no rotation: exact
+    if inside_t(local):
+        assert distance < 1e-12 and at_origin == 0.0
+    else:
+        assert at_origin > 0.0 and distance == pytest.approx(at_origin, abs=1e-12)
     assert distance <= np.linalg.norm(local)  # never farther than the T's origin, which is inside it
+
+
+def test_push_expert_waits_and_replans_when_no_push_is_reachable():
+    env = make_env("push_t")
+    agent = make_expert("push_t", strategy="rotate_first")
+    choose, calls = agent.planner.choose, []
+
+    def none_first(*args):
+        calls.append(len(calls))
+        return None if len(calls) == 1 else choose(*args)
+
+    agent.planner.choose = none_first
+    obs, _ = env.reset(seed=1)
+    agent.reset(obs)
+    assert agent.runner.phase.name == "wait"
+    for _ in range(30):
+        obs, *_ = env.step(agent.act(obs))
+    assert len(calls) >= 2 and agent.strokes == 1, "the expert should plan again after waiting"
+    env.close()
+
+
+def test_push_expert_pushes_deeper_after_a_stroke_falls_short():
+    env = make_env("push_t")
+    agent = make_expert("push_t")
+    agent.reset(env.reset(seed=0)[0])
+    env.close()
+    before = agent.last_block.copy()
+    start_depth = agent.extra_depth
+    agent.adapt_depth(before)  # the T did not move although the stroke planned to move it
+    assert agent.extra_depth > start_depth
+    moved = agent.last_push.predicted  # the T went exactly where planned
+    agent.last_block = before
+    agent.adapt_depth(moved)
+    agent.adapt_depth(moved)
+    assert agent.extra_depth < start_depth + 0.0015
