@@ -34,7 +34,9 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     denom = 1 + z * z / n
     center = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, center - half), min(1.0, center + half)
+    low = 0.0 if successes == 0 else max(0.0, center - half)  # exact ends: no rounding past the estimate
+    high = 1.0 if successes == n else min(1.0, center + half)
+    return low, high
 
 
 def summarize(episodes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -85,7 +87,7 @@ def plot_evaluation(result: Mapping[str, Any], path: Path) -> Path:
     episodes = result["per_episode"]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), gridspec_kw={"width_ratios": [1, 3, 2]})
     rate, (low, high) = result["success_rate"], result["success_ci95"]
-    axes[0].bar([0], [rate], yerr=[[rate - low], [high - rate]], capsize=8, color="C2")
+    axes[0].bar([0], [rate], yerr=[[max(rate - low, 0)], [max(high - rate, 0)]], capsize=8, color="C2")
     axes[0].set(xticks=[], ylim=(0, 1), ylabel="success rate", title=f"{rate:.1%} [{low:.1%}, {high:.1%}]")
     seeds = [e["seed"] for e in episodes]
     colors = ["C2" if e["success"] else "C3" for e in episodes]
@@ -107,7 +109,8 @@ def plot_comparison(comparison: Mapping[str, Any], names: tuple[str, str], path:
     n = comparison["paired_episodes"]
     rates = [comparison["success_rate_a"], comparison["success_rate_b"]]
     intervals = [wilson_interval(round(r * n), n) for r in rates]
-    err = [[r - lo for r, (lo, _) in zip(rates, intervals)], [hi - r for r, (_, hi) in zip(rates, intervals)]]
+    err = [[max(r - lo, 0) for r, (lo, _) in zip(rates, intervals)],
+           [max(hi - r, 0) for r, (_, hi) in zip(rates, intervals)]]  # fmt: skip
     ax.bar([0, 1], rates, yerr=err, capsize=8, color=["C0", "C1"])
     ax.set(xticks=[0, 1], xticklabels=names, ylim=(0, 1), ylabel="success rate")
     ax.set_title(f"{n} paired episodes, p = {comparison['p_value']:.3g}")

@@ -51,6 +51,8 @@ class EvalConfig:
     """Reset seed of the first episode; episode k uses seed + k."""
     backend: str = "mujoco"
     """Batched twin backend (mujoco, warp)."""
+    episode_seconds: float = 0.0
+    """Episode time limit in seconds (0: the task's own)."""
     videos: int = 2
     """Success videos and failure videos to write (each)."""
     output: str = ""
@@ -151,9 +153,10 @@ def evaluate_policy(policy: Any, cfg: EvalConfig, out: Path | None = None) -> di
     from honed.sim import make_batched_env
 
     contract = policy.contract
-    env = make_batched_env(
-        cfg.task, min(cfg.num_envs, cfg.episodes), backend=cfg.backend, **env_options(contract)
+    options = env_options(contract) | (
+        {"episode_seconds": cfg.episode_seconds} if cfg.episode_seconds > 0 else {}
     )
+    env = make_batched_env(cfg.task, min(cfg.num_envs, cfg.episodes), backend=cfg.backend, **options)
     try:
         contract.check(env.features, float(env.cfg.control_hz), where=f"twin task {cfg.task!r}")
         check_instructions(contract, policy, env.core.task.instructions, cfg.task)

@@ -1,0 +1,91 @@
+"""Evaluation in the batched twin: contract refusal before any episode, and train -> eval end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from honed.features import ACTION, Feature, Features
+from honed.policies import Contract, ContractError, DiffusionPolicy, save_policy
+from honed.policies.train import train
+from honed.policies.train_config import DEBUG, TrainConfig
+from honed.sim.evaluate import CompareConfig, EvalConfig, compare, evaluate, evaluate_policy
+
+
+def seven_joint_policy(pk) -> DiffusionPolicy:
+    base = pk.make_contract(cfg=pk.tiny_config())
+    features = Features({**base.features, ACTION: Feature((7,), "float32")})
+    stats = {**base.stats, ACTION: pk.unit_stats(7)}
+    return DiffusionPolicy(pk.tiny_config(), Contract(features, stats, 30.0, 2, 8, 4))
+
+
+def test_a_policy_with_other_action_features_is_refused_before_any_episode(pk, monkeypatch):
+    import honed.sim.evaluate as ev
+
+    monkeypatch.setattr(ev, "run_wave", lambda *a, **k: pytest.fail("an episode ran"))
+    with pytest.raises(ContractError, match=r"action: float32\[7\] vs float32\[6\]"):
+        evaluate_policy(
+            seven_joint_policy(pk), EvalConfig(task="pick_cube", episodes=2, num_envs=2, progress=False)
+        )
+
+
+def test_a_task_embedding_refuses_instructions_it_never_saw(pk, monkeypatch):
+    import honed.sim.evaluate as ev
+
+    monkeypatch.setattr(ev, "run_wave", lambda *a, **k: pytest.fail("an episode ran"))
+    policy = pk.make_policy(language="embedding")
+    with pytest.raises(ContractError, match="never saw"):
+        evaluate_policy(policy, EvalConfig(task="pick_cube", episodes=2, num_envs=2, progress=False))
+
+
+def test_episodes_are_paired_by_seed(pk):
+    policy = pk.make_policy().eval()
+    cfg = EvalConfig(task="pick_cube", episodes=3, num_envs=2, seed=40, episode_seconds=2.0, progress=False)
+    first, again = evaluate_policy(policy, cfg), evaluate_policy(policy, cfg)
+    assert [e["seed"] for e in first["per_episode"]] == [40, 41, 42]
+    assert first["per_episode"] == again["per_episode"]  # same initial states, same policy noise
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory) -> Path:
+    """Three expert demonstrations of pick_cube recorded in the twin by honed-record's loop."""
+    from honed.data.record_cli import RecordConfig, record
+
+    root = tmp_path_factory.mktemp("demos") / "store"
+    cfg = RecordConfig(store=str(root), robot="so101_twin", teleop="expert", task="pick_cube", episodes=3,
+                       realtime=False, progress=False, reset_s=0.0)  # fmt: skip
+    assert record(cfg) == 0
+    return root
+
+
+def test_train_then_evaluate_end_to_end(demo_store, tmp_path):
+    cfg = TrainConfig(**{**DEBUG.__dict__, "dataset": str(demo_store), "output": str(tmp_path / "run"),
+                         "task": "pick_cube", "steps": 4, "progress": False, "eval_episodes": 2})  # fmt: skip
+    cfg.policy = type(DEBUG.policy)(**{**DEBUG.policy.__dict__, "cameras": [], "unet_widths": [16, 32]})
+    summary = train(cfg)
+    assert summary["evaluations"][0]["step"] == 4
+    checkpoint = tmp_path / "run" / "checkpoints" / "last"
+    out = tmp_path / "eval"
+    result = evaluate(EvalConfig(checkpoint=str(checkpoint), task="pick_cube", episodes=3, num_envs=2, videos=1,
+                                 episode_seconds=1.0, output=str(out), progress=False))  # fmt: skip
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["episodes"] == 3 and len(saved["per_episode"]) == 3
+    assert 0.0 <= saved["success_ci95"][0] <= saved["success_rate"] <= saved["success_ci95"][1] <= 1.0
+    assert (out / "eval.png").stat().st_size > 1000 and (out / "index.html").exists()
+    kinds = [k for k, v in result["videos"].items() if v]
+    assert kinds and all((out / v).stat().st_size > 0 for k in kinds for v in result["videos"][k])
+    comparison = compare(CompareConfig(a=str(out), b=str(out), output=str(tmp_path / "cmp")))
+    assert comparison["paired_episodes"] == 3 and comparison["p_value"] == 1.0
+    assert (tmp_path / "cmp" / "compare.png").exists()
+
+
+def test_camera_policy_evaluates_on_rendered_images(pk, tmp_path):
+    policy = pk.make_policy(("front", "wrist"))
+    save_policy(policy, tmp_path / "ckpt")
+    result = evaluate(EvalConfig(checkpoint=str(tmp_path / "ckpt"), task="place_cube", episodes=2, num_envs=2,
+                                 videos=0, episode_seconds=0.5, output=str(tmp_path / "out"), progress=False))  # fmt: skip
+    assert [e["length"] for e in result["per_episode"]] == [15, 15]
+    assert torch.isfinite(torch.tensor(result["mean_return"]))
