@@ -35,6 +35,7 @@ demo: bootstrap
 	$(RUN) honed-data info store=outputs/demo/demos
 	$(RUN) honed-data visualize store=outputs/demo/demos episode=0 out=outputs/demo/visualize
 	$(RUN) honed-data export store=outputs/demo/demos out=outputs/demo/lerobot
+	$(RUN) honed-hw demo output_dir=outputs/demo/hardware
 
 lint:
 	$(RUN) ruff check .

@@ -52,6 +52,9 @@ def _load() -> None:
     BENCHES.setdefault("record", record_verb)
     BENCHES.setdefault("load", load_verb)
     BENCHES.setdefault("codecs", codecs_verb)
+    from honed.hardware.bench_bus import VERB as bus_verb
+
+    BENCHES.setdefault("bus", bus_verb)
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from honed.registry import Registry
 CAMERAS: Registry[Any] = Registry("camera")
 FIRST_FRAME_TIMEOUT_S = 5.0
 _SPEC = re.compile(
-    r"^(?P<name>[A-Za-z_]\w*)=(?P<kind>[a-z]+)(?::(?P<source>[^@]+))?(?:@(?P<w>\d+)x(?P<h>\d+))?$"
+    r"^(?P<name>[A-Za-z_]\w*):(?P<kind>[a-z]+)(?::(?P<source>[^@]+))?(?:@(?P<w>\d+)x(?P<h>\d+))?$"
 )
 
 
@@ -52,12 +52,12 @@ class CameraSpec:
 
 
 def parse_camera_spec(text: str) -> CameraSpec:
-    """``<name>=<kind>[:<source>][@<width>x<height>]``, e.g. ``front=twin`` or ``wrist=opencv:/dev/video2@640x480``."""
+    """``<name>:<kind>[:<source>][@<width>x<height>]``, e.g. ``front:twin`` or ``wrist:opencv:/dev/video2@640x480``."""
     m = _SPEC.match(text.strip())
     if m is None:
         raise ValueError(
-            f"camera spec {text!r} is malformed; write <name>=<kind>[:<source>][@<width>x<height>], "
-            "e.g. front=twin or wrist=opencv:/dev/video0@640x480"
+            f"camera spec {text!r} is malformed; write <name>:<kind>[:<source>][@<width>x<height>], "
+            "e.g. front:twin or wrist:opencv:/dev/video0@640x480"
         )
     if m["kind"] not in CAMERAS:
         raise ValueError(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from honed.cli import Verb, run
+from honed.hardware.demo import DemoConfig
 from honed.hardware.emulator.config import EmulatorConfig, FaultConfig
 
 
@@ -201,6 +202,12 @@ def set_id(cfg: SetIdConfig) -> int:
     return int(new_id)
 
 
+def _demo(cfg: DemoConfig) -> dict[str, Any]:
+    from honed.hardware.demo import run_demo
+
+    return run_demo(cfg)
+
+
 _QUICK = EmulatorConfig(joints="kinematic", timing=False)
 
 VERBS: dict[str, Verb] = {
@@ -218,6 +225,7 @@ VERBS: dict[str, Verb] = {
     "ports": Verb(PortsConfig, ports, "list serial ports (find=true: spot the arm's adapter)"),
     "scan": Verb(ScanConfig, scan, "list servo IDs and models on a bus"),
     "set-id": Verb(SetIdConfig, set_id, "give a lone servo its joint's ID and the bus baud rate"),
+    "demo": Verb(DemoConfig, _demo, "calibrate, teleoperate and record on two emulated arms, unattended"),
 }
 
 

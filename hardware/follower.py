@@ -26,7 +26,7 @@ from honed.hardware.transport import BusConnectionError, RetryPolicy, ServoError
 
 
 def camera_specs(cameras: Sequence[str | CameraSpec] | None) -> list[CameraSpec]:
-    """Camera specs from strings (``front=twin``) or CameraSpec objects; names must be unique."""
+    """Camera specs from strings (``front:twin``) or CameraSpec objects; names must be unique."""
     specs = [c if isinstance(c, CameraSpec) else parse_camera_spec(c) for c in cameras or ()]
     names = [s.name for s in specs]
     if len(set(names)) != len(names):

@@ -42,7 +42,7 @@ class TeleopConfig:
     calibration_dir: str = ""
     """Root of calibration files (default: lerobot's)."""
     cameras: list[str] = field(default_factory=list)
-    """Follower cameras, e.g. [front=twin,wrist=opencv:/dev/video0@640x480]."""
+    """Follower cameras, e.g. [front:twin,wrist:opencv:/dev/video0@640x480]."""
     fps: float = 60.0
     """Control rate (Hz)."""
     duration_s: float = 0.0

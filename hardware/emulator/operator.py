@@ -36,8 +36,10 @@ class Operator:
         self._start: float | None = None
 
     def homing_written(self, now: float) -> None:
-        """The driver wrote homing offsets: the calibration is underway."""
-        self._homed_at = now
+        """The driver wrote homing offsets: the calibration is underway (the sweep starts once per run;
+        the offsets written again when the calibration is saved must not start another)."""
+        if self._homed_at is None or now - self._homed_at < SETTLE_S:
+            self._homed_at = now
 
     def pose(self, now: float) -> np.ndarray | None:
         if self._start is None:

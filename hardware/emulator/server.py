@@ -175,11 +175,13 @@ class BusEmulator:
                     self.vanished = True
                     break
                 ready, _, _ = select.select([self._master], [], [], IDLE_WAKE_S)
-                with self._lock:
-                    self._refresh(time.monotonic())
+                arrived = time.monotonic()  # servos work while the bytes are still on the wire
                 if ready:
                     buf += self._read_master()
-                    self._handle_buffer(buf)
+                with self._lock:
+                    self._refresh(arrived)
+                if ready:
+                    self._handle_buffer(buf, arrived)
         finally:
             self._close()
 
@@ -192,14 +194,13 @@ class BusEmulator:
             time.sleep(IDLE_WAKE_S)  # no driver has the port open yet
             return b""
 
-    def _handle_buffer(self, buf: bytearray) -> None:
+    def _handle_buffer(self, buf: bytearray, received: float) -> None:
         while True:
             frame, end = self.protocol.next_frame(buf)
             if frame is None:
                 del buf[:end]
                 return
             del buf[:end]
-            received = time.monotonic()
             if self.config.check_baud and port_baudrate(self._slave) != self.servos_baudrate():
                 self.stats.wrong_baud += 1
                 continue

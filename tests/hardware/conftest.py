@@ -12,6 +12,7 @@ import pytest
 import serial
 
 from honed.hardware.emulator import BusEmulator, EmulatorConfig, FaultConfig
+from honed.hardware.emulator.process import EmulatorProcess
 
 
 @pytest.fixture
@@ -90,63 +91,6 @@ def hw() -> object:
     return SimpleNamespace(
         open_port=open_port, transact=transact, collect=collect, wait_for=wait_for, path_exists=path_exists
     )
-
-
-class EmulatorProcess:
-    """``honed-hw emulate`` running in its own process, as a user starts it."""
-
-    def __init__(self, *args: str):
-        import queue
-        import subprocess
-        import sys
-        import threading
-
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "honed.hardware.cli", "emulate", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-        self.path = self._wait_for_line("port: ", 60.0)
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip())
-        self._queue.put(None)
-
-    def _wait_for_line(self, prefix: str, timeout: float) -> str:
-        import queue
-
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                line = None
-            if line is None:
-                break
-            self.lines.append(line)
-            if line.startswith(prefix):
-                return line[len(prefix) :].strip()
-        self.stop()
-        raise AssertionError(f"emulator printed no {prefix!r} line in {timeout} s: {self.lines}")
-
-    def wait_calibration(self) -> str:
-        return self._wait_for_line("calibration: ", 30.0)
-
-    def stop(self) -> list[str]:
-        """Stop it (SIGTERM) and return everything it printed."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        self.proc.wait(timeout=20)
-        while (line := self._queue.get(timeout=5)) is not None:
-            self.lines.append(line)
-        self._queue.put(None)
-        return self.lines
 
 
 @pytest.fixture

@@ -14,16 +14,16 @@ from honed.hardware.cameras import CameraSpec, OpenCVCamera, TwinCamera, parse_c
 
 
 def test_camera_specs_parse() -> None:
-    assert parse_camera_spec("front=twin") == CameraSpec("front", "twin")
-    assert parse_camera_spec("wrist=opencv:/dev/video2@640x480") == CameraSpec(
+    assert parse_camera_spec("front:twin") == CameraSpec("front", "twin")
+    assert parse_camera_spec("wrist:opencv:/dev/video2@640x480") == CameraSpec(
         "wrist", "opencv", "/dev/video2", 640, 480
     )
-    assert parse_camera_spec("top=opencv:0").source == "0"
+    assert parse_camera_spec("top:opencv:0").source == "0"
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("front", "malformed"), ("front=webcam", "unknown kind 'webcam'"), ("a=twin@4x4", "between 8 and 4096")],
+    [("front", "malformed"), ("front:webcam", "unknown kind 'webcam'"), ("a:twin@4x4", "between 8 and 4096")],
 )
 def test_bad_camera_specs_name_the_problem(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -169,7 +169,7 @@ def test_koch_follower_and_leader(emulators, calibration_dir: Path, hw) -> None:
 def test_twin_camera_on_a_follower(emulators, calibration_dir: Path) -> None:
     emu = calibrated(emulators, calibration_dir, "arm", robot="so101")
     robot = SO101Follower(
-        port=emu.path, id="arm", calibration_dir=calibration_dir, cameras=["front=twin@64x48"]
+        port=emu.path, id="arm", calibration_dir=calibration_dir, cameras=["front:twin@64x48"]
     )
     assert robot.features[image_key("front")].shape == (48, 64, 3)
     with robot:
