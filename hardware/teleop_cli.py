@@ -1,8 +1,9 @@
 """``honed-teleop``: mirror a teleoperator (a leader arm) onto a follower robot at a fixed rate.
 
-Each tick reads the follower, asks the teleoperator for an action and writes it. Progress shows
-the achieved rate; at the end ``teleop.json`` (rates, loop periods, bus counters) and
-``teleop.png`` (leader targets against follower positions per joint) are written to ``output_dir``.
+Each tick asks the teleoperator for an action, writes it and reads the follower. Progress shows
+the achieved rate; at the end ``teleop.json`` (rates, loop periods, follower lag, bus counters),
+``teleop.png`` (leader targets against follower positions per joint) and, when the robot has
+cameras, ``teleop.mp4`` are written to ``output_dir``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from honed.cli import Verb, run
-from honed.features import STATE
+from honed.features import IMAGE_PREFIX, STATE
+from honed.media import tile, write_mp4
 
 
 @dataclass
@@ -73,55 +75,62 @@ class LoopLog:
     t: list[float] = field(default_factory=list)
     action: list[np.ndarray] = field(default_factory=list)
     position: list[np.ndarray] = field(default_factory=list)
+    frames: list[np.ndarray] = field(default_factory=list)
+    """Camera images (cameras side by side) every VIDEO_EVERY ticks, at most MAX_VIDEO_FRAMES."""
     overruns: int = 0
 
 
-def mirror(robot: Any, teleop: Any, fps: float, duration_s: float) -> LoopLog:
-    """Run the teleoperation loop; returns its log."""
-    from rich.progress import Progress, TextColumn, TimeElapsedColumn
-
-    log = LoopLog()
-    period = 1.0 / fps
-    start = time.perf_counter()
-    obs = robot.read()
-    teleop.reset(obs)
-    with Progress(
-        TextColumn("[bold]teleop[/]"), TimeElapsedColumn(), TextColumn("{task.description}")
-    ) as bar:
-        task = bar.add_task("", total=None)
-        with contextlib.suppress(KeyboardInterrupt):
-            _loop(robot, teleop, obs, log, bar, task, period, start, duration_s)
-    return log
+VIDEO_EVERY = 4
+MAX_VIDEO_FRAMES = 900
 
 
-def _loop(
-    robot: Any,
-    teleop: Any,
-    obs: dict,
-    log: LoopLog,
-    bar: Any,
-    task: Any,
-    period: float,
-    start: float,
-    duration_s: float,
-) -> None:
-    next_tick = start
-    while not duration_s or time.perf_counter() - start < duration_s:
-        action = teleop.get_action(obs)
-        robot.write(action)
-        obs = robot.read()
-        now = time.perf_counter()
-        log.t.append(now - start)
+class Mirror:
+    """The teleoperation loop: teleop action -> robot.write -> robot.read, paced at ``fps``."""
+
+    def __init__(self, robot: Any, teleop: Any, fps: float):
+        self.robot, self.teleop, self.period = robot, teleop, 1.0 / fps
+        self.log = LoopLog()
+        self.cameras = [k for k in robot.features if k.startswith(IMAGE_PREFIX)]
+
+    def run(self, duration_s: float) -> LoopLog:
+        from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
+        columns = (TextColumn("[bold]teleop[/]"), TimeElapsedColumn(), TextColumn("{task.description}"))
+        with Progress(*columns) as bar, contextlib.suppress(KeyboardInterrupt):
+            task = bar.add_task("", total=None)
+            obs = self.robot.read()
+            self.teleop.reset(obs)
+            start = next_tick = time.perf_counter()
+            while not duration_s or time.perf_counter() - start < duration_s:
+                obs = self.tick(obs, time.perf_counter() - start)
+                if len(self.log.t) % 30 == 0:
+                    bar.update(task, description=f"{self.rate_hz():5.1f} Hz")
+                next_tick = self.wait(next_tick + self.period)
+        return self.log
+
+    def tick(self, obs: dict[str, Any], t: float) -> dict[str, Any]:
+        action = self.teleop.get_action(obs)
+        self.robot.write(action)
+        obs = self.robot.read()
+        log = self.log
+        log.t.append(t)
         log.action.append(np.asarray(action, dtype=np.float32))
         log.position.append(np.asarray(obs[STATE][: len(action)], dtype=np.float32))
-        if len(log.t) % 30 == 0:
-            rate = 30 / max(log.t[-1] - log.t[-31], 1e-9) if len(log.t) > 30 else 0.0
-            bar.update(task, description=f"{rate:5.1f} Hz")
-        next_tick += period
-        if now > next_tick:
-            log.overruns += 1
-            next_tick = now
-        time.sleep(max(0.0, next_tick - time.perf_counter()))
+        if self.cameras and len(log.t) % VIDEO_EVERY == 1 and len(log.frames) < MAX_VIDEO_FRAMES:
+            log.frames.append(tile([obs[k] for k in self.cameras]))
+        return obs
+
+    def wait(self, next_tick: float) -> float:
+        now = time.perf_counter()
+        if now > next_tick + self.period:  # a whole period late: start a new schedule from now
+            self.log.overruns += 1
+            return now
+        time.sleep(max(0.0, next_tick - now))
+        return next_tick
+
+    def rate_hz(self) -> float:
+        t = self.log.t
+        return 30 / max(t[-1] - t[-31], 1e-9) if len(t) > 30 else 0.0
 
 
 def follow_lag(action: np.ndarray, position: np.ndarray, max_ticks: int = 15) -> tuple[int, float]:
@@ -188,12 +197,14 @@ def teleoperate(cfg: TeleopConfig) -> dict[str, Any]:
     )
     teleop = build(TELEOPS, cfg.teleop, {"port": cfg.teleop_port, "id": cfg.teleop_id, **shared})
     with robot, teleop:
-        log = mirror(robot, teleop, cfg.fps, cfg.duration_s)
+        log = Mirror(robot, teleop, cfg.fps).run(cfg.duration_s)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(log, cfg.fps, robot, teleop)
     if log.t:
         plot(log, robot.features["action"].names or (), out / "teleop.png")
+    if log.frames:
+        write_mp4(log.frames, out / "teleop.mp4", fps=cfg.fps / VIDEO_EVERY)
     (out / "teleop.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary), flush=True)
     return summary

@@ -73,6 +73,8 @@ class EmulatorConfig:
     """If set, program a calibration into the servos and save it as this robot id's calibration file."""
     calibration_dir: str = ""
     """Root of calibration files (default: lerobot's, $HF_LEROBOT_CALIBRATION)."""
+    view: bool = False
+    """Show the twin in a MuJoCo viewer window (needs a display; run with MUJOCO_GL=glfw)."""
     link: str = ""
     """Also make a symlink at this path to the pseudo-terminal (a stable name, like /dev/ttyACM0)."""
     seed: int = 0
@@ -92,6 +94,8 @@ class EmulatorConfig:
             )
         if self.joints not in ("twin", "kinematic"):
             raise ValueError(f"joints={self.joints!r} must be twin or kinematic")
+        if self.view and self.joints != "twin":
+            raise ValueError("view=true shows the twin; it needs joints=twin")
         if self.operator not in OPERATORS:
             raise ValueError(f"operator={self.operator!r} must be one of {', '.join(OPERATORS)}")
         if self.calibrated_as and self.ids and len(self.ids) != len(motors):

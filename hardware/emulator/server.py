@@ -19,7 +19,7 @@ import time
 import tty
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -104,6 +104,7 @@ class BusEmulator:
         self._lock = threading.Lock()
         self._started = 0.0
         self._first_packet: float | None = None
+        self._last_view = 0.0
         self._wire_free = 0.0
         self.vanished = False
 
@@ -166,6 +167,7 @@ class BusEmulator:
         """Answer packets and step the joints until stopped, vanished or out of time."""
         buf = bytearray()
         cfg = self.config
+        viewer = self._open_viewer() if cfg.view else None
         try:
             while not self._stop.is_set():
                 now = time.monotonic()
@@ -182,8 +184,31 @@ class BusEmulator:
                     self._refresh(arrived)
                 if ready:
                     self._handle_buffer(buf, arrived)
+                if viewer is not None and not self._sync_viewer(viewer, arrived):
+                    break
         finally:
+            if viewer is not None:
+                viewer.close()
             self._close()
+
+    def _open_viewer(self) -> Any:
+        import mujoco.viewer
+
+        assert isinstance(self.joints, TwinJoints)
+        try:
+            return mujoco.viewer.launch_passive(self.joints.model, self.joints.data)
+        except Exception as e:  # GLFW reports a missing display in many ways
+            raise RuntimeError(
+                f"cannot open a viewer window ({e}); it needs a display and MUJOCO_GL=glfw"
+            ) from e
+
+    def _sync_viewer(self, viewer: Any, now: float) -> bool:
+        """Redraw at about 30 Hz; False once the window is closed."""
+        if now - self._last_view >= 1 / 30:
+            self._last_view = now
+            with self._lock:
+                viewer.sync()
+        return bool(viewer.is_running())
 
     def _read_master(self) -> bytes:
         try:

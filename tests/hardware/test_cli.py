@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,8 @@ def test_bad_arguments_are_rejected_before_work() -> None:
         hw_cli("emulate", "ids=[9]")
     with pytest.raises(ValueError, match=r"faults.drop_rate=2.0 must be a probability"):
         hw_cli("emulate", "faults.drop_rate=2.0")
+    with pytest.raises(ValueError, match="view=true shows the twin"):
+        hw_cli("emulate", "view=true", "joints=kinematic")
     with pytest.raises(SystemExit, match="yes=true needs duration_s"):
         hw_cli("calibrate", "port=/dev/null", "yes=true")
 
@@ -89,3 +92,9 @@ def test_bus_benchmark_debug_run(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert last["byte_time_bound_ms"] == pytest.approx((14 + 6 * 8 + 26) * 10 / 1_000_000 * 1000)
     assert last["cycle_ms_p50"] >= last["byte_time_bound_ms"] and last["failures"] == 0
     assert (tmp_path / "bus_so101.png").stat().st_size > 1000 and (tmp_path / "bus_so101.json").exists()
+
+
+@pytest.mark.skipif(not os.environ.get("DISPLAY"), reason="the MuJoCo viewer needs a display (DISPLAY is unset)")
+def test_emulator_viewer_window(emulator_processes) -> None:
+    emu = emulator_processes("view=true", "duration_s=3")
+    assert emu.path.startswith("/dev/pts/")

@@ -34,6 +34,7 @@ def test_teleoperation_mirrors_the_leader(arms, calibration_dir: Path, tmp_path:
     summary = run("teleop", TELEOP_VERBS, [
         "run", f"robot_port={follower.path}", "robot_id=f", f"teleop_port={leader.path}", "teleop_id=l",
         f"calibration_dir={calibration_dir}", "fps=60", "duration_s=3", f"output_dir={out}",
+        "cameras=[front:twin@64x48]",
     ])  # fmt: skip
     assert summary["ticks"] > 60
     assert summary["tracking_error_rad_median"] < 0.05  # the follower goes where the leader went
@@ -41,6 +42,10 @@ def test_teleoperation_mirrors_the_leader(arms, calibration_dir: Path, tmp_path:
     assert summary["robot_bus"]["failures"] == 0 and summary["teleop_bus"]["failures"] == 0
     assert json.loads((out / "teleop.json").read_text()) == summary
     assert (out / "teleop.png").stat().st_size > 1000
+    from honed.media import read_mp4
+
+    video = read_mp4(out / "teleop.mp4")  # the follower's camera, as the twin renders it
+    assert video.shape[1:] == (48, 64, 3) and len(video) > 10
 
 
 def record(store: Path, follower: str, leader: str, calibration_dir: Path, episodes: int) -> int:
