@@ -94,7 +94,9 @@ def test_bus_benchmark_debug_run(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert (tmp_path / "bus_so101.png").stat().st_size > 1000 and (tmp_path / "bus_so101.json").exists()
 
 
-@pytest.mark.skipif(not os.environ.get("DISPLAY"), reason="the MuJoCo viewer needs a display (DISPLAY is unset)")
+@pytest.mark.skipif(
+    not os.environ.get("DISPLAY"), reason="the MuJoCo viewer needs a display (DISPLAY is unset)"
+)
 def test_emulator_viewer_window(emulator_processes) -> None:
     emu = emulator_processes("view=true", "duration_s=3")
     assert emu.path.startswith("/dev/pts/")
