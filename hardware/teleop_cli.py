@@ -9,8 +9,6 @@ cameras, ``teleop.mp4`` are written to ``output_dir``.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import inspect
 import json
 import sys
 import time
@@ -50,22 +48,11 @@ class TeleopConfig:
     duration_s: float = 0.0
     """Stop after this long (0: until Ctrl-C)."""
     output_dir: str = "outputs/teleop"
-    """Where teleop.json and teleop.png go."""
-
-
-def build(registry: Any, name: str, options: dict[str, Any]) -> Any:
-    """Instantiate a registered robot/teleop with the options its constructor accepts."""
-    factory = registry.get(name)
-    accepted = inspect.signature(factory).parameters
-    return factory(**{k: v for k, v in options.items() if k in accepted and v not in ("", None, [])})
-
-
-def _load_plugins() -> None:
-    import honed.hardware.follower  # noqa: F401  registers the follower robots
-    import honed.hardware.leader  # noqa: F401  registers the leader teleops
-
-    if importlib.util.find_spec("honed.sim.twin") is not None:
-        importlib.import_module("honed.sim.twin")  # registers so101_twin
+    """Where teleop.json, teleop.png (and teleop.mp4 with cameras) go."""
+    robot_options: dict[str, Any] = field(default_factory=dict)
+    """Other constructor arguments of the robot: robot_options.max_step_rad=0.2."""
+    teleop_options: dict[str, Any] = field(default_factory=dict)
+    """Other constructor arguments of the teleoperator: teleop_options.task=pick_cube."""
 
 
 @dataclass
@@ -185,17 +172,19 @@ def plot(log: LoopLog, joints: tuple[str, ...], path: Path) -> None:
 
 
 def teleoperate(cfg: TeleopConfig) -> dict[str, Any]:
+    from honed.data.record_cli import build, load_plugins
     from honed.hardware.robot import ROBOTS
     from honed.hardware.teleop import TELEOPS
 
     if not cfg.fps > 0:
         raise SystemExit(f"honed-teleop: fps={cfg.fps} must be positive")
-    _load_plugins()
-    shared = {"calibration_dir": cfg.calibration_dir}
-    robot = build(
-        ROBOTS, cfg.robot, {"port": cfg.robot_port, "id": cfg.robot_id, "cameras": cfg.cameras, **shared}
-    )
-    teleop = build(TELEOPS, cfg.teleop, {"port": cfg.teleop_port, "id": cfg.teleop_id, **shared})
+    load_plugins(ROBOTS, cfg.robot)
+    load_plugins(TELEOPS, cfg.teleop)
+    shared = {"calibration_dir": cfg.calibration_dir or None}
+    robot_offer = {"port": cfg.robot_port, "id": cfg.robot_id, "cameras": list(cfg.cameras), **shared}
+    teleop_offer = {"port": cfg.teleop_port, "id": cfg.teleop_id, **shared}
+    robot = build(ROBOTS.get(cfg.robot), robot_offer, dict(cfg.robot_options), f"robot {cfg.robot!r}")
+    teleop = build(TELEOPS.get(cfg.teleop), teleop_offer, dict(cfg.teleop_options), f"teleop {cfg.teleop!r}")
     with robot, teleop:
         log = Mirror(robot, teleop, cfg.fps).run(cfg.duration_s)
     out = Path(cfg.output_dir)
@@ -218,7 +207,11 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv) or ["--help"]
     if args[0] not in VERBS:
         args = ["run", *args]
-    run("teleop", VERBS, args)
+    run(
+        "teleop",
+        VERBS,
+        [f"++{a}" if a.startswith(("robot_options.", "teleop_options.")) else a for a in args],
+    )
 
 
 if __name__ == "__main__":
