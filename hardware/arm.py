@@ -143,7 +143,7 @@ class ServoArm:
     def read_positions(self) -> np.ndarray:
         """Joint positions (rad) in arm order."""
         ticks = self.bus.sync_read("Present_Position", normalize=False)
-        return self._converter().to_rad(np.array([ticks[m.joint] for m in self.motors]))
+        return self._converter().to_rad(np.array([ticks[m.joint] for m in self.motors]))  # (J,)
 
     def read_state(self) -> tuple[np.ndarray, np.ndarray]:
         """Joint positions (rad) and velocities (rad/s), in one sync read."""
@@ -152,11 +152,9 @@ class ServoArm:
         block = self.bus.sync_read_block(first, last)
         joints = [m.joint for m in self.motors]
         conv = self._converter()
-        pos = conv.to_rad(np.array([block["Present_Position"][j] for j in joints]))
-        vel = conv.velocity_to_rad(
-            np.array([block["Present_Velocity"][j] for j in joints]), VELOCITY_UNIT[self.family]
-        )
-        return pos, vel
+        pos = conv.to_rad(np.array([block["Present_Position"][j] for j in joints]))  # (J,) rad
+        raw_vel = np.array([block["Present_Velocity"][j] for j in joints])  # (J,) servo units
+        return pos, conv.velocity_to_rad(raw_vel, VELOCITY_UNIT[self.family])  # (J,) rad/s
 
     def write_goals(self, rad: np.ndarray) -> None:
         """Send goal positions (rad, already checked) with one sync write."""

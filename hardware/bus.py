@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from lerobot.motors import Motor, MotorCalibration, MotorNormMode
@@ -22,7 +22,7 @@ from lerobot.motors.feetech import FeetechMotorsBus
 
 from honed.hardware.motors import MotorSpec, bus_protocol
 from honed.hardware.protocol import BROADCAST_ID, MAX_ID, PROTOCOLS, Expected, Protocol
-from honed.hardware.transport import BusConnectionError, RetryPolicy, ServoError, Transport
+from honed.hardware.transport import BusConnectionError, BusStats, RetryPolicy, ServoError, Transport
 
 COMM_SUCCESS = 0
 COMM_RX_FAIL = -3
@@ -34,8 +34,13 @@ class HonedBusMixin:
     protocol: Protocol
     port_handler: Any
     motors: dict[str, Motor]
-    _id_to_model: Any
-    _id_to_name: Any
+    model_ctrl_table: dict[str, dict[str, tuple[int, int]]]
+    _id_to_model: Callable[[int], str]
+    _id_to_name: Callable[[int], str]
+    _get_motor_id: Callable[[Any], int]
+    _serialize_data: Callable[[int, int], list[int]]
+    _decode_sign: Callable[[str, dict[int, int]], dict[int, int]]
+    _read_model_number: Callable[[list[int], bool], dict[int, int]]
 
     def _init_transport(self, policy: RetryPolicy | None) -> None:
         self.transport = Transport(
@@ -43,7 +48,7 @@ class HonedBusMixin:
         )
 
     @property
-    def stats(self):  # type: ignore[no-untyped-def]
+    def stats(self) -> BusStats:
         return self.transport.stats
 
     # ----- values going in -------------------------------------------------------------------
@@ -65,7 +70,7 @@ class HonedBusMixin:
         super().sync_write(data_name, values, **kwargs)  # type: ignore[misc]
 
     def _data(self, value: int, length: int) -> bytes:
-        return bytes(self._serialize_data(value, length))  # type: ignore[attr-defined]
+        return bytes(self._serialize_data(value, length))
 
     # ----- exchanges -------------------------------------------------------------------------
     def _what(self, verb: str, ids: Sequence[int], addr: int) -> str:
@@ -149,7 +154,7 @@ class HonedBusMixin:
         """
         names = list(motors) if motors is not None else list(self.motors)
         ids = [self.motors[m].id for m in names]
-        table = self.model_ctrl_table[self.motors[names[0]].model]  # type: ignore[attr-defined]
+        table = self.model_ctrl_table[self.motors[names[0]].model]
         regs = [(n, a, s) for n, (a, s) in table.items() if table[first][0] <= a <= table[last][0]]
         start = table[first][0]
         length = table[last][0] + table[last][1] - start
@@ -158,13 +163,13 @@ class HonedBusMixin:
         for name, addr, size in regs:
             shift = 8 * (addr - start)
             values = {i: (raw[i] >> shift) & ((1 << (8 * size)) - 1) for i in ids}
-            decoded = self._decode_sign(name, values)  # type: ignore[attr-defined]
+            decoded = self._decode_sign(name, values)
             out[name] = {self._id_to_name(i): v for i, v in decoded.items()}
         return out
 
     # ----- discovery ---------------------------------------------------------------------------
     def ping(self, motor: Any, num_retry: int = 0, raise_on_error: bool = False) -> int | None:
-        motor_id = self._get_motor_id(motor)  # type: ignore[attr-defined]
+        motor_id = self._get_motor_id(motor)
         expected = [Expected(motor_id, 0 if self.protocol.name == "feetech" else 3)]
         try:
             (status,) = self.transport.exchange(
@@ -172,7 +177,7 @@ class HonedBusMixin:
             )
             if self.protocol.name == "dynamixel":
                 return int.from_bytes(status.params[:2], "little")
-            addr, size = self.model_ctrl_table["sts3215"]["Model_Number"]  # type: ignore[attr-defined]
+            addr, size = self.model_ctrl_table["sts3215"]["Model_Number"]  # the same in every STS/SMS table
             value, _, _ = self._read(addr, size, motor_id)
             return value
         except (BusConnectionError, ServoError):
@@ -207,7 +212,7 @@ class HonedBusMixin:
             return None
         if self.protocol.name == "dynamixel":
             return {i: int.from_bytes(s.params[:2], "little") for i, s in sorted(found.items())}
-        return self._read_model_number(sorted(found), raise_on_error)  # type: ignore[attr-defined]
+        return self._read_model_number(sorted(found), raise_on_error)
 
 
 class FeetechBus(HonedBusMixin, FeetechMotorsBus):

@@ -22,7 +22,7 @@ from honed.hardware.cameras import Camera, CameraSpec, make_camera, parse_camera
 from honed.hardware.robot import ROBOTS, Robot, RobotError
 from honed.hardware.safety import ActionGuard, SafetyLimits
 from honed.hardware.servo_setup import configure
-from honed.hardware.transport import BusConnectionError, RetryPolicy, ServoError
+from honed.hardware.transport import BusConnectionError, BusStats, RetryPolicy, ServoError
 
 
 def camera_specs(cameras: Sequence[str | CameraSpec] | None) -> list[CameraSpec]:
@@ -86,7 +86,7 @@ class ServoFollower(Robot):
             return None
 
     @property
-    def stats(self):  # type: ignore[no-untyped-def]
+    def stats(self) -> BusStats:
         """Bus counters (exchanges, retries, timeouts, corrupt replies, failures)."""
         return self.arm.bus.stats
 
@@ -136,7 +136,7 @@ class ServoFollower(Robot):
         except (BusConnectionError, ServoError) as e:
             raise self._bus_failed(e) from e
         self._last_pos = pos
-        obs: dict[str, Any] = {STATE: np.concatenate([pos, vel]).astype(np.float32)}
+        obs: dict[str, Any] = {STATE: np.concatenate([pos, vel]).astype(np.float32)}  # (2J,)
         for name, camera in self.cameras.items():
             obs[image_key(name)] = camera.read().image
         if self.task:
