@@ -170,6 +170,10 @@ class Protocol:
     def status(self, servo_id: int, error: int, params: bytes = b"") -> bytes:
         return self.frame(servo_id, self.status_body(error, params))
 
+    def status_size(self, params_len: int) -> int:
+        """Bytes of an (unstuffed) status packet carrying ``params_len`` parameter bytes."""
+        return len(self.status(0, 0, bytes(params_len)))
+
     def parse_instruction(self, frame: Frame) -> Instruction:
         if not frame.body:
             raise ProtocolError(f"{self.name}: empty instruction from id {frame.id}")
@@ -178,7 +182,7 @@ class Protocol:
     # ----- stream scanning -----------------------------------------------------------------
     def find_header(self, buf: bytes | bytearray, start: int = 0) -> int:
         """Index of the next header at or after ``start``, or -1."""
-        return bytes(buf).find(self.header, start)
+        return buf.find(self.header, start)
 
     def next_frame(self, buf: bytes | bytearray, start: int = 0) -> tuple[Frame | None, int]:
         """The first valid frame at or after ``start`` (skipping garbage and invalid frames).

@@ -79,9 +79,9 @@ class RetryPolicy:
 
     attempts: int = 3
     """Consecutive failed attempts that make an exchange fail (K)."""
-    reply_timeout_ms: float = 20.0
+    reply_timeout_ms: float = 50.0
     """Wait for replies beyond their time on the wire (USB adapters add latency)."""
-    budget_ms: float = 100.0
+    budget_ms: float = 250.0
     """Upper bound on the time one exchange may take, retries included."""
 
     def __post_init__(self) -> None:
@@ -194,10 +194,12 @@ class Transport:
         wire = self.byte_time() * (len(packet) + sum(e.params_len + 12 for e in expected))
         deadline = min(time.monotonic() + wire + self.policy.reply_timeout_ms / 1000.0, budget_end)
         buf = bytearray()
+        needed = sum(self.protocol.status_size(e.params_len) for e in expected)
         while True:
-            replies = match_replies(self.protocol, buf, packet, expected)
-            if replies is not None:
-                return replies
+            if len(buf) >= needed:  # parse once the replies can be complete
+                replies = match_replies(self.protocol, buf, packet, expected)
+                if replies is not None:
+                    return replies
             chunk = self.receive(deadline)
             if not chunk:
                 raise ExchangeTimeout(f"timed out with {len(buf)} of the expected bytes")
