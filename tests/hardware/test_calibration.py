@@ -60,6 +60,17 @@ def test_lerobot_can_read_our_files(tmp_path: Path) -> None:
     assert {j: vars(c) for j, c in theirs.items()} == {j: vars(c) for j, c in GOOD.items()}
 
 
+def test_we_read_files_lerobot_wrote(tmp_path: Path) -> None:
+    import draccus
+    from lerobot.motors import MotorCalibration
+
+    path = calibration_path("so101", "leader", "theirs", tmp_path)
+    path.parent.mkdir(parents=True)
+    with open(path, "w") as f, draccus.config_type("json"):  # as lerobot's Robot._save_calibration does
+        draccus.dump({j: MotorCalibration(**vars(c)) for j, c in GOOD.items()}, f, indent=4)
+    assert load_calibration(path, arm_motors("so101", "leader")) == GOOD
+
+
 def test_older_lerobot_folders_are_found(tmp_path: Path) -> None:
     legacy = tmp_path / "robots" / "so101_follower" / "old.json"
     save_calibration(legacy, GOOD)
