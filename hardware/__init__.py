@@ -1,0 +1,1 @@
+"""Arms on serial servo buses: Robot and Teleoperator seams, drivers, calibration, cameras, the bus emulator."""
