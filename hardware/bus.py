@@ -21,7 +21,7 @@ from lerobot.motors.dynamixel import DynamixelMotorsBus
 from lerobot.motors.feetech import FeetechMotorsBus
 
 from honed.hardware.motors import MotorSpec, bus_protocol
-from honed.hardware.protocol import BROADCAST_ID, MAX_ID, PROTOCOLS, Expected, Protocol
+from honed.hardware.protocol import BROADCAST_ID, MAX_ID, PROTOCOLS, Expected, Protocol, Status
 from honed.hardware.transport import BusConnectionError, BusStats, RetryPolicy, ServoError, Transport
 
 COMM_SUCCESS = 0
@@ -187,23 +187,7 @@ class HonedBusMixin:
 
     def broadcast_ping(self, num_retry: int = 0, raise_on_error: bool = False) -> dict[int, int] | None:
         """IDs -> model numbers of every servo answering a broadcast ping at the current baud rate."""
-        t = self.transport
-        t.send(self.protocol.ping(BROADCAST_ID))
-        status_len = len(self.protocol.status(1, 0, bytes(3 if self.protocol.name == "dynamixel" else 0)))
-        window = t.byte_time() * status_len * (MAX_ID + 1) + t.policy.reply_timeout_ms / 1000.0
-        buf = bytearray()
-        deadline = time.monotonic() + window
-        while time.monotonic() < deadline:
-            buf += t.receive(deadline)
-        found = {}
-        pos = 0
-        while True:
-            frame, pos = self.protocol.next_frame(buf, pos)
-            if frame is None:
-                break
-            if self.protocol.is_status(frame):
-                found[frame.id] = self.protocol.parse_status(frame)
-        found.pop(BROADCAST_ID, None)
+        found = self._ping_everyone()
         if not found:
             if raise_on_error:
                 raise BusConnectionError(
@@ -213,6 +197,27 @@ class HonedBusMixin:
         if self.protocol.name == "dynamixel":
             return {i: int.from_bytes(s.params[:2], "little") for i, s in sorted(found.items())}
         return self._read_model_number(sorted(found), raise_on_error)
+
+    def _ping_everyone(self) -> dict[int, Status]:
+        """Status packets of a broadcast ping, collected for as long as every ID could take to answer."""
+        t = self.transport
+        t.send(self.protocol.ping(BROADCAST_ID))
+        params = 3 if self.protocol.name == "dynamixel" else 0  # Dynamixel: model number + firmware
+        window = (
+            t.byte_time() * self.protocol.status_size(params) * (MAX_ID + 1)
+            + t.policy.reply_timeout_ms / 1000
+        )
+        buf = bytearray()
+        deadline = time.monotonic() + window
+        while time.monotonic() < deadline:
+            buf += t.receive(deadline)
+        found: dict[int, Status] = {}
+        frame, pos = self.protocol.next_frame(buf, 0)
+        while frame is not None:
+            if self.protocol.is_status(frame) and frame.id != BROADCAST_ID:
+                found[frame.id] = self.protocol.parse_status(frame)
+            frame, pos = self.protocol.next_frame(buf, pos)
+        return found
 
 
 class FeetechBus(HonedBusMixin, FeetechMotorsBus):
