@@ -92,8 +92,10 @@ class ServoFollower(Robot):
 
     def connect(self) -> None:
         """Open the bus, verify the calibration, configure the servos, enable torque, start cameras."""
-        if self._connected:
+        if self._connected and self.failed is None:
             return
+        if self._connected:  # reconnecting after a failure
+            self.disconnect()
         self.failed = None
         self.arm.open()
         try:
@@ -138,7 +140,10 @@ class ServoFollower(Robot):
         self._last_pos = pos
         obs: dict[str, Any] = {STATE: np.concatenate([pos, vel]).astype(np.float32)}  # (2J,)
         for name, camera in self.cameras.items():
-            obs[image_key(name)] = camera.read().image
+            try:
+                obs[image_key(name)] = camera.read().image
+            except (RuntimeError, TimeoutError) as e:
+                raise RobotError(f"{self.arm.describe()}: camera {name!r} failed: {e}") from e
         if self.task:
             obs[TASK] = self.task
         return obs

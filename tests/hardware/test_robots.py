@@ -121,6 +121,9 @@ def test_repeated_bus_failures_mark_the_robot_failed(emulators, calibration_dir:
     assert robot.failed is not None and robot.stats.failures == 1
     with pytest.raises(RobotError, match="marked failed"):
         robot.write(np.zeros(6))
+    emu.config.faults.dead_ids = []  # the cable is fixed
+    robot.connect()
+    assert robot.failed is None and robot.read()[STATE].shape == (12,)
     robot.disconnect()
 
 
