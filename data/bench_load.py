@@ -109,6 +109,9 @@ def run_bench(c: LoadBenchConfig) -> dict[str, Any]:
         "lerobot_samples_per_s": samples_per_s(loader(lerobot, c), c.batches),
     }
     out["speedup_vs_lerobot"] = out["samples_per_s"] / out["lerobot_samples_per_s"]
+    single = LoadBenchConfig(**{**vars(c), "num_workers": 0, "batches": max(2, c.batches // 3)})
+    out["samples_per_s_no_workers"] = samples_per_s(loader(honed, single), single.batches)
+    out["lerobot_samples_per_s_no_workers"] = samples_per_s(loader(lerobot, single), single.batches)
     if not c.workdir:
         shutil.rmtree(work, ignore_errors=True)
     if c.write_docs:

@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from honed.data.stats import Stats, load_or_compute_stats
-from honed.data.store import Episode, EpisodeStore
+from honed.data.store import Episode, EpisodeStore, read_all
 from honed.features import ACTION, IMAGE_PREFIX, Features
 
 
@@ -87,20 +87,42 @@ class EpisodeDataset(Dataset[dict[str, Any]]):
         return self._episodes[pos]
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        pos, t = self.locate(i)
+        return self.__getitems__([i])[0]
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        """Samples ``indices``; the DataLoader calls this once per batch, so all of a batch's camera
+        reads go to zarr together."""
+        located = [self.locate(int(i)) for i in indices]
+        windows = [self._history(pos, t) for pos, t in located]
+        reads = [
+            self._episode(pos).encoded_range(key, int(obs[0]), int(obs[-1]) + 1)  # history is contiguous
+            for (pos, _), obs in zip(located, windows)
+            for key in self.image_keys
+        ]
+        encoded = iter(read_all(reads))
+        samples = []
+        for (pos, t), obs in zip(located, windows):
+            sample = self._numeric_sample(pos, t, obs)
+            episode, first = self._episode(pos), int(obs[0])
+            for key in self.image_keys:
+                frames = next(encoded)
+                decoded = {j: episode.decode(key, frames[j - first]) for j in set(obs.tolist())}
+                sample[key] = torch.from_numpy(
+                    np.stack([decoded[j] for j in obs.tolist()])
+                )  # (n_obs, H, W, 3)
+            samples.append(sample)
+        return samples
+
+    def _history(self, pos: int, t: int) -> np.ndarray:
+        """Frame indices of the observation window ending at ``t``, edge frame repeated, (n_obs,)."""
+        return np.clip(np.arange(t - self.n_obs_steps + 1, t + 1), 0, int(self.lengths[pos]) - 1)
+
+    def _numeric_sample(self, pos: int, t: int, obs: np.ndarray) -> dict[str, Any]:
         last, base = int(self.lengths[pos]) - 1, int(self.starts[pos])
-        obs_idx = np.clip(np.arange(t - self.n_obs_steps + 1, t + 1), 0, last)  # (n_obs,)
         act_raw = np.arange(t, t + self.horizon)  # (H,)
-        sample: dict[str, Any] = {k: torch.from_numpy(self.numeric[k][base + obs_idx]) for k in self.obs_keys}
+        sample: dict[str, Any] = {k: torch.from_numpy(self.numeric[k][base + obs]) for k in self.obs_keys}
         sample[ACTION] = torch.from_numpy(self.numeric[ACTION][base + np.minimum(act_raw, last)])  # (H, A)
         sample["action_is_pad"] = torch.from_numpy(act_raw > last)  # (H,)
-        episode = self._episode(pos)
-        first, stop = int(obs_idx[0]), int(obs_idx[-1]) + 1  # history frames are contiguous
-        for key in self.image_keys:
-            decoded = episode.frame_range(key, first, stop)
-            sample[key] = torch.from_numpy(
-                np.stack([decoded[j - first] for j in obs_idx])
-            )  # (n_obs, H, W, 3)
         sample["task"] = self.tasks[pos]
         return sample
 

@@ -6,14 +6,16 @@ Readers trust only ``index.json``; see :mod:`honed.data.layout` for the files an
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zarr
+from zarr.core.sync import sync
 
 from honed.data.fsutil import fsync_tree
 from honed.data.layout import (
@@ -30,6 +32,15 @@ from honed.features import Features
 
 if TYPE_CHECKING:
     from honed.data.writer import EpisodeWriter
+
+
+def read_all[T](reads: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run zarr reads concurrently on zarr's I/O loop and wait for all of them."""
+
+    async def gather() -> list[T]:
+        return list(await asyncio.gather(*reads))
+
+    return sync(gather())
 
 
 class FeatureMismatchError(ValueError):
@@ -93,13 +104,28 @@ class Episode:
         """Frame ``t`` of camera feature ``key``, RGB uint8 (H, W, 3)."""
         return self.info.codec.decode(self.encoded_frame(key, t), self.info.features[key].shape)
 
+    def encoded_range(self, key: str, start: int, stop: int) -> Coroutine[Any, Any, list[np.ndarray]]:
+        """A coroutine reading the JPEG bytes of frames ``start..stop-1`` of camera ``key`` in one request.
+
+        Several of them run together with :func:`read_all` (one trip through zarr's I/O loop).
+        """
+        offsets = self._offsets[key][start : stop + 1]
+        array = self._array(key + FRAME_SUFFIX).async_array
+
+        async def read() -> list[np.ndarray]:
+            data = np.asarray(await array.getitem(slice(int(offsets[0]), int(offsets[-1]))))
+            local = offsets - offsets[0]
+            return [data[local[i] : local[i + 1]] for i in range(stop - start)]
+
+        return read()
+
+    def decode(self, key: str, encoded: np.ndarray) -> np.ndarray:
+        """Decode one stored frame of camera ``key`` to RGB uint8 (H, W, 3)."""
+        return self.info.codec.decode(encoded, self.info.features[key].shape)
+
     def frame_range(self, key: str, start: int, stop: int) -> list[np.ndarray]:
         """Frames ``start..stop-1`` of camera ``key``, read in one request (a window of history, say)."""
-        offsets = self._offsets[key][start : stop + 1]
-        data = np.asarray(self._array(key + FRAME_SUFFIX)[offsets[0] : offsets[-1]])
-        shape = self.info.features[key].shape
-        local = offsets - offsets[0]
-        return [self.info.codec.decode(data[local[i] : local[i + 1]], shape) for i in range(stop - start)]
+        return [self.decode(key, e) for e in read_all([self.encoded_range(key, start, stop)])[0]]
 
     def frames(self, key: str, indices: list[int] | np.ndarray | None = None) -> np.ndarray:
         """Several frames, (N, H, W, 3); all of them when ``indices`` is None."""
