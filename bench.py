@@ -53,8 +53,10 @@ def _load() -> None:
     BENCHES.setdefault("load", load_verb)
     BENCHES.setdefault("codecs", codecs_verb)
     from honed.hardware.bench_bus import VERB as bus_verb
+    from honed.hardware.bench_teleop import VERB as teleop_verb
 
     BENCHES.setdefault("bus", bus_verb)
+    BENCHES.setdefault("teleop", teleop_verb)
 
 
 def main() -> None:
