@@ -170,9 +170,12 @@ class Protocol:
     def status(self, servo_id: int, error: int, params: bytes = b"") -> bytes:
         return self.frame(servo_id, self.status_body(error, params))
 
+    status_overhead: int
+    """Bytes of a status packet besides its parameters (header, ID, length, error, checksum)."""
+
     def status_size(self, params_len: int) -> int:
         """Bytes of an (unstuffed) status packet carrying ``params_len`` parameter bytes."""
-        return len(self.status(0, 0, bytes(params_len)))
+        return self.status_overhead + params_len
 
     def parse_instruction(self, frame: Frame) -> Instruction:
         if not frame.body:
@@ -207,6 +210,7 @@ class FeetechProtocol(Protocol):
     name = "feetech"
     header = b"\xff\xff"
     field_size = 1
+    status_overhead = 6
     max_packet = 250
 
     def frame(self, servo_id: int, body: bytes) -> bytes:
@@ -244,6 +248,7 @@ class DynamixelProtocol(Protocol):
     name = "dynamixel"
     header = b"\xff\xff\xfd\x00"
     field_size = 2
+    status_overhead = 11
     max_packet = 1024
 
     def frame(self, servo_id: int, body: bytes) -> bytes:

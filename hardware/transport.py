@@ -191,10 +191,10 @@ class Transport:
 
     def _attempt(self, packet: bytes, expected: Sequence[Expected], budget_end: float) -> list[Status]:
         self._write(packet)
-        wire = self.byte_time() * (len(packet) + sum(e.params_len + 12 for e in expected))
+        needed = sum(self.protocol.status_size(e.params_len) for e in expected)
+        wire = self.byte_time() * (len(packet) + needed)
         deadline = min(time.monotonic() + wire + self.policy.reply_timeout_ms / 1000.0, budget_end)
         buf = bytearray()
-        needed = sum(self.protocol.status_size(e.params_len) for e in expected)
         while True:
             if len(buf) >= needed:  # parse once the replies can be complete
                 replies = match_replies(self.protocol, buf, packet, expected)
@@ -202,7 +202,7 @@ class Transport:
                     return replies
             chunk = self.receive(deadline)
             if not chunk:
-                raise ExchangeTimeout(f"timed out with {len(buf)} of the expected bytes")
+                raise ExchangeTimeout(f"timed out with {len(buf)} of {needed} expected bytes")
             buf += chunk
 
     def _drain(self, deadline: float) -> None:

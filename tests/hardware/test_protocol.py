@@ -215,3 +215,9 @@ def test_next_frame_skips_garbage_and_bad_checksums() -> None:
     corrupt = good[:-1] + bytes([good[-1] ^ 1])
     frame, end = FEETECH.next_frame(b"\x00\x13" + corrupt + good)
     assert frame is not None and frame.id == 5 and end == 2 + len(corrupt) + len(good)
+
+
+@pytest.mark.parametrize("protocol", ["feetech", "dynamixel"])
+def test_status_size(protocol: str) -> None:
+    p = PROTOCOLS[protocol]
+    assert all(p.status_size(n) == len(p.status(1, 0, bytes(n))) for n in (0, 1, 2, 4, 8))
