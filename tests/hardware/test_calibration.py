@@ -56,7 +56,7 @@ def test_lerobot_can_read_our_files(tmp_path: Path) -> None:
 
     path = save_calibration(calibration_path("so101", "follower", "arm1", tmp_path), GOOD)
     with open(path) as f, draccus.config_type("json"):
-        theirs = draccus.load(dict[str, MotorCalibration], f)
+        theirs = draccus.load(dict[str, MotorCalibration], f)  # type: ignore[type-var]
     assert {j: vars(c) for j, c in theirs.items()} == {j: vars(c) for j, c in GOOD.items()}
 
 
@@ -67,7 +67,7 @@ def test_we_read_files_lerobot_wrote(tmp_path: Path) -> None:
     path = calibration_path("so101", "leader", "theirs", tmp_path)
     path.parent.mkdir(parents=True)
     with open(path, "w") as f, draccus.config_type("json"):  # as lerobot's Robot._save_calibration does
-        draccus.dump({j: MotorCalibration(**vars(c)) for j, c in GOOD.items()}, f, indent=4)
+        draccus.dump({j: MotorCalibration(**vars(c)) for j, c in GOOD.items()}, f, indent=4)  # type: ignore[type-var]
     assert load_calibration(path, arm_motors("so101", "leader")) == GOOD
 
 

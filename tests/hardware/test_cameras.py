@@ -41,7 +41,7 @@ def test_spec_parser_only_accepts_or_explains(text: str) -> None:
 
 
 def write_video(path: Path, frames: int = 12, size: tuple[int, int] = (64, 48)) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 30, size)
     for i in range(frames):
         image = np.full((size[1], size[0], 3), 20 * i % 255, np.uint8)
         image[:, :, 2] = 200  # red channel in BGR
@@ -58,7 +58,12 @@ def test_opencv_camera_plays_a_video_file_in_its_own_thread(tmp_path: Path, hw) 
         assert first.image.shape == (24, 32, 3) and first.image.dtype == np.uint8
         assert first.image[..., 0].mean() > 150  # delivered as RGB
         stamps = {first.timestamp}
-        hw.wait_for(lambda: stamps.add(camera.read().timestamp) or len(stamps) >= 20, 5.0, "20 frames")
+
+        def twenty_frames() -> bool:
+            stamps.add(camera.read().timestamp)
+            return len(stamps) >= 20
+
+        hw.wait_for(twenty_frames, 5.0, "20 frames")
         assert sorted(stamps)[-1] > first.timestamp  # new frames keep arriving (the 12-frame file loops)
     finally:
         camera.disconnect()
@@ -73,7 +78,7 @@ def test_opencv_camera_that_cannot_open_says_so() -> None:
 
 
 def test_twin_camera_renders_the_pose_it_is_given(hw) -> None:
-    pose = {"q": np.zeros(6)}
+    pose: dict[str, np.ndarray] = {"q": np.zeros(6)}
     camera = TwinCamera(CameraSpec("front", "twin", width=80, height=60, fps=60), lambda: pose["q"])
     camera.connect()
     try:

@@ -53,7 +53,8 @@ def test_mismatching_calibration_refuses_torque(emulators, calibration_dir: Path
 
 def test_follower_reads_and_moves_the_twin(emulators, calibration_dir: Path, hw) -> None:
     emu = calibrated(emulators, calibration_dir, "arm", robot="so101", joints="twin")
-    with SO101Follower(port=emu.path, id="arm", calibration_dir=calibration_dir) as robot:
+    robot = SO101Follower(port=emu.path, id="arm", calibration_dir=calibration_dir)
+    with robot:
         assert torque(emu) == [1] * 6
         obs = robot.read()
         robot.features.select([STATE]).check_frame(obs)
@@ -98,7 +99,8 @@ def test_bad_targets_send_nothing(bad: object, message: str, emulators, calibrat
 
 def test_targets_just_outside_the_range_are_clipped(emulators, calibration_dir: Path) -> None:
     emu = calibrated(emulators, calibration_dir, "arm", robot="so101")
-    with SO101Follower(port=emu.path, id="arm", calibration_dir=calibration_dir, max_step_rad=10) as robot:
+    robot = SO101Follower(port=emu.path, id="arm", calibration_dir=calibration_dir, max_step_rad=10)
+    with robot:
         robot.read()
         assert robot.guard is not None
         target = robot.guard.high + 0.05
