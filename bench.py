@@ -57,6 +57,11 @@ def _load() -> None:
 
     BENCHES.setdefault("bus", bus_verb)
     BENCHES.setdefault("teleop", teleop_verb)
+    from honed.policies.bench_learning import VERB as learning_verb
+    from honed.policies.bench_policy import VERB as policy_verb
+
+    BENCHES.setdefault("policy", policy_verb)
+    BENCHES.setdefault("learning", learning_verb)
 
 
 def main() -> None:

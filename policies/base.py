@@ -56,6 +56,19 @@ def check_finite(actions: Tensor, where: str) -> Tensor:
     return actions
 
 
+class _Frame:
+    """An observation frame in the history, with its encoding once computed."""
+
+    def __init__(self, frame: Batch):
+        self.frame = frame
+        self.kept: Any = None
+
+    def encoded(self, policy: Policy) -> Any:
+        if self.kept is None:
+            self.kept = policy.observe(self.frame)
+        return self.kept
+
+
 class Policy(nn.Module, ABC):
     """Imitation policy over action chunks; see the module docstring."""
 
@@ -67,7 +80,7 @@ class Policy(nn.Module, ABC):
         super().__init__()
         self.config = config
         self.contract = contract
-        self._history: deque[Any] = deque(maxlen=contract.n_obs_steps)
+        self._history: deque[_Frame] = deque(maxlen=contract.n_obs_steps)
         self._queue: deque[Tensor] = deque()
 
     @classmethod
@@ -111,16 +124,28 @@ class Policy(nn.Module, ABC):
 
     @torch.inference_mode()
     def select_action(self, frame: Batch, noise: Tensor | None = None) -> Tensor:
-        """The next action (B, A) for one observation frame (state (B, S), images (B, H, W, 3), task)."""
-        kept = self.observe(frame)
+        """The next action (B, A) for one observation frame (state (B, S), images (B, H, W, 3), task).
+
+        A frame is encoded when it arrives if the next chunk will read it (so the step that plans
+        encodes only its own frame), later if needed, and never if no chunk reads it.
+        """
+        entry = _Frame(frame)
+        if len(self._queue) < self.contract.n_obs_steps:
+            entry.kept = self.observe(frame)
         if not self._history:
-            self._history.extend([kept] * self.contract.n_obs_steps)
+            self._history.extend([entry] * self.contract.n_obs_steps)
         else:
-            self._history.append(kept)
+            self._history.append(entry)
         if not self._queue:
-            chunk = check_finite(self.chunk_from_history(list(self._history), noise), self.name)
+            history = [e.encoded(self) for e in self._history]
+            chunk = check_finite(self.chunk_from_history(history, noise), self.name)
             self._queue.extend(chunk[:, : self.contract.n_action_steps].unbind(1))
         return self._queue.popleft()
+
+    @property
+    def plans_next_call(self) -> bool:
+        """Whether the next :meth:`select_action` computes a new chunk."""
+        return not self._queue
 
     def sample_noise(self, batch_size: int, generator: torch.Generator | None = None) -> Tensor:
         device = next(self.parameters()).device

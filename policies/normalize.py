@@ -69,7 +69,7 @@ class Normalizer(nn.Module):
         """Numeric (..., D) -> (..., D); images uint8 (..., H, W, 3) -> float (..., 3, H, W)."""
         center, scale = self._params(key)
         if key in self.images:
-            x = x.movedim(-1, -3).float() / 255.0  # (..., 3, H, W)
+            x = x.movedim(-1, -3).float().contiguous() / 255.0  # (..., 3, H, W), channel-first memory
             return (x - center[:, None, None]) / scale[:, None, None]
         return (x - center) / scale
 

@@ -53,6 +53,17 @@ class Denoiser(nn.Module, ABC):
     def forward(self, x: Tensor, t: Tensor, tokens: Tensor) -> Tensor:
         return self.denoise(x, self.prepare_pointwise(t, tokens))
 
+    def step(self, x: Tensor, prepared: Any) -> Tensor:
+        """:meth:`denoise` for samplers: the compiled version when compiled and no gradient is wanted."""
+        compiled = self.__dict__.get("_compiled")
+        if compiled is not None and not torch.is_grad_enabled():
+            return compiled(x, prepared)
+        return self.denoise(x, prepared)
+
+    def compile_step(self, mode: str = "default") -> None:
+        """Compile :meth:`denoise` with torch.compile for sampling (one graph per batch and horizon)."""
+        self.__dict__["_compiled"] = torch.compile(self.denoise, dynamic=False, mode=mode)
+
 
 @DENOISERS.register("unet")
 class ConditionalUnet1d(Denoiser):

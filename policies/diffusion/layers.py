@@ -1,9 +1,10 @@
 """Building blocks of the denoisers: time embedding, a small-batch 1D convolution, FiLM residual blocks.
 
-``conv1d`` computes a padded 1D convolution as one matrix product over unfolded windows. At the batch
-sizes of control (one to a few chunks of 16 steps) this is 2-4x faster on CPU than the oneDNN
-convolution torch dispatches to (whose set-up cost dominates at these sizes), and it is the same
-function, so training and deployment share weights and numerics to float rounding.
+``conv1d`` computes a padded 1D convolution as one matrix product over unfolded windows, oriented as
+(time, channels x kernel) @ (channels x kernel, out channels). At the batch sizes of control (one
+to a few chunks of 16 steps) the oneDNN convolution torch dispatches to, and the other orientation of
+the product, both run several times slower on CPU (a weight-stationary GEMV-like shape). It is the
+same function, so training and deployment share weights and numerics to float rounding.
 """
 
 from __future__ import annotations
@@ -19,14 +20,6 @@ SMALL_CONV_ELEMENTS = 4096
 """Batch x length below which ``conv1d`` uses the unfolded matrix product instead of oneDNN."""
 
 
-def _matmul_bias(weight: Tensor, columns: Tensor, bias: Tensor | None) -> Tensor:
-    """weight (O, N) @ columns (B, N, T) + bias (O,) -> (B, O, T), one fused op for a single sample."""
-    if columns.shape[0] == 1 and bias is not None:
-        return torch.addmm(bias[:, None], weight, columns[0])[None]  # (1, O, T)
-    out = torch.matmul(weight, columns)  # (B, O, T)
-    return out if bias is None else out + bias[:, None]
-
-
 def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None, stride: int = 1) -> Tensor:
     """Same-padded 1D convolution: x (B, C, T), weight (O, C, K) -> (B, O, ceil(T / stride))."""
     batch, channels, length = x.shape
@@ -36,7 +29,10 @@ def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None, stride: int = 1) -> T
     columns = F.unfold(
         x[:, :, None], (1, kernel), padding=(0, kernel // 2), stride=(1, stride)
     )  # (B, C*K, T')
-    return _matmul_bias(weight.reshape(out_channels, channels * kernel), columns, bias)
+    flat_weight = weight.reshape(out_channels, channels * kernel)  # (O, C*K)
+    if batch == 1 and bias is not None:  # one fused op for the common control case
+        return torch.addmm(bias, columns[0].t(), flat_weight.t()).t()[None]  # (1, O, T')
+    return F.linear(columns.transpose(1, 2), flat_weight, bias).transpose(1, 2)  # (B, O, T')
 
 
 def conv_transpose1d(x: Tensor, weight: Tensor, bias: Tensor | None, stride: int, padding: int) -> Tensor:
@@ -46,10 +42,10 @@ def conv_transpose1d(x: Tensor, weight: Tensor, bias: Tensor | None, stride: int
     if batch * length > SMALL_CONV_ELEMENTS:
         return F.conv_transpose1d(x, weight, bias, stride=stride, padding=padding)
     out_length = (length - 1) * stride - 2 * padding + kernel
-    columns = _matmul_bias(weight.reshape(channels, out_channels * kernel).t(), x, None)  # (B, O*K, T)
+    columns = torch.matmul(x.transpose(1, 2), weight.reshape(channels, out_channels * kernel))  # (B, T, O*K)
     out = F.fold(
-        columns, (1, out_length), (1, kernel), padding=(0, padding), stride=(1, stride)
-    )  # (B, O, 1, L)
+        columns.transpose(1, 2), (1, out_length), (1, kernel), padding=(0, padding), stride=(1, stride)
+    )
     out = out[:, :, 0]  # (B, O, L)
     return out if bias is None else out + bias[:, None]
 

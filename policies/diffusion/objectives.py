@@ -97,7 +97,7 @@ class DDPM(Objective):
         prepared = denoiser.prepare(times.to(tokens.device), tokens)
         x = noise
         for t, cond in zip(times, prepared):
-            x = self.stepper.step(denoiser.denoise(x, cond), t, x, generator=generator).prev_sample
+            x = self.stepper.step(denoiser.step(x, cond), t, x, generator=generator).prev_sample
         return x
 
 
@@ -132,9 +132,9 @@ class FlowMatching(Objective):
         x = noise
         for k in range(self.steps):
             dt = times[k + 1] - times[k]  # negative
-            v = denoiser.denoise(x, prepared[k])  # (B, H, A)
+            v = denoiser.step(x, prepared[k])  # (B, H, A)
             if self.sampler == "heun":
-                v_next = denoiser.denoise(x + dt * v, prepared[k + 1])
+                v_next = denoiser.step(x + dt * v, prepared[k + 1])
                 v = (v + v_next) / 2
             x = x + dt * v
         return x.clamp(-1.0, 1.0) if self.clip_sample else x

@@ -85,6 +85,18 @@ def test_select_action_executes_n_action_steps_then_replans(pk):
     assert len(calls) == 4
 
 
+def test_frames_are_encoded_only_when_a_chunk_will_read_them(pk):
+    policy = pk.make_policy(n_action_steps=3).eval()  # n_obs_steps = 2
+    batch = pk.make_batch(policy, batch=1)
+    encoded, clock = [], {"step": 0}
+    original = policy.observe
+    policy.observe = lambda frame: encoded.append(clock["step"]) or original(frame)
+    for step in range(7):
+        clock["step"] = step
+        policy.select_action(pk.frame_of(batch))
+    assert encoded == [0, 2, 3, 5, 6]  # chunks at steps 0, 3, 6 read frames (0, 0), (2, 3), (5, 6)
+
+
 def test_history_path_equals_the_batch_path(pk):
     policy = pk.make_policy(("front",)).eval()
     batch = pk.make_batch(policy, batch=2)

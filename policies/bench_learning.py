@@ -1,0 +1,130 @@
+"""``honed-bench learning``: from expert demos in the twin to a policy's success rate, end to end.
+
+    honed-bench learning task=pick_cube demos=100 obs=state steps=6000 episodes=200
+
+Records ``demos`` scripted-expert episodes with honed-record's loop (reset seeds 0..demos-1), trains
+a diffusion policy with honed-train, and evaluates it with honed-eval on reset seeds from
+``eval_seed`` (never the demos' initial states). The last line is the JSON summary: success rate
+with its Wilson interval, data size, steps and the wall-clock of each stage.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from honed.cli import Verb
+
+
+@dataclass
+class LearningBenchConfig:
+    """Task, data, training budget and evaluation of one learning run."""
+
+    task: str = "pick_cube"
+    """Twin task (its scripted expert records the demos)."""
+    demos: int = 100
+    """Expert demonstrations to record (reused if the store already holds them)."""
+    obs: str = "state"
+    """Observations: state (joints), or images (front + wrist cameras at 96x96, plus joints)."""
+    steps: int = 6000
+    """Training steps."""
+    batch_size: int = 64
+    """Training batch size."""
+    lr: float = 1e-4
+    """Peak learning rate."""
+    n_obs_steps: int = 2
+    """Observation frames the policy reads."""
+    episodes: int = 200
+    """Evaluation episodes."""
+    num_envs: int = 25
+    """Twin worlds during evaluation."""
+    eval_seed: int = 100_000
+    """Reset seed of the first evaluation episode (demos use seeds 0..demos-1)."""
+    output: str = "outputs/bench/learning"
+    """Root folder: <task>/store, <task>_<obs>/run, <task>_<obs>/eval."""
+    threads: int = 2
+    """torch CPU threads."""
+    num_workers: int = 1
+    """Data-loading workers."""
+    write_docs: bool = False
+    """Record the result in docs/benchmarks.md."""
+
+
+def record_demos(c: LearningBenchConfig, store: Path) -> float:
+    """Record the expert demos unless ``store`` already holds enough; returns seconds spent."""
+    from honed.data.record_cli import RecordConfig, record
+    from honed.data.store import EpisodeStore
+
+    have = EpisodeStore.open(store).num_episodes if store.exists() else 0
+    if have >= c.demos:
+        return 0.0
+    if have:
+        raise SystemExit(f"{store} holds {have} of {c.demos} demos; remove it to record them afresh")
+    tic = time.perf_counter()
+    cfg = RecordConfig(store=str(store), robot="so101_twin", teleop="expert", task=c.task, episodes=c.demos,
+                       realtime=False, reset_s=0.0, seed=0, progress=True)  # fmt: skip
+    if record(cfg) != 0:
+        raise SystemExit("honed-bench learning: recording the expert demos failed")
+    return time.perf_counter() - tic
+
+
+def train_config(c: LearningBenchConfig, store: Path, run: Path) -> Any:
+    from honed.policies.diffusion.config import DiffusionConfig
+    from honed.policies.train_config import TrainConfig
+
+    if c.obs not in ("state", "images"):
+        raise SystemExit(f"honed-bench learning: obs must be state or images, got {c.obs!r}")
+    cameras = ["front", "wrist"] if c.obs == "images" else []
+    policy = DiffusionConfig(cameras=cameras, n_obs_steps=c.n_obs_steps)
+    return TrainConfig(policy=policy, dataset=str(store), episodes=f"first:{c.demos}", output=str(run),
+                       steps=c.steps, batch_size=c.batch_size, lr=c.lr, save_every=max(c.steps // 4, 1),
+                       num_workers=c.num_workers, threads=c.threads, resume=True)  # fmt: skip
+
+
+def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
+    from honed.bench import emit, record_in_docs
+    from honed.policies.train import train
+    from honed.sim.evaluate import EvalConfig, evaluate
+
+    root = Path(c.output)
+    store, run = root / c.task / "store", root / f"{c.task}_{c.obs}" / "run"
+    record_s = record_demos(c, store)
+    tic = time.perf_counter()
+    summary = train(train_config(c, store, run))
+    train_s = time.perf_counter() - tic
+    tic = time.perf_counter()
+    result = evaluate(EvalConfig(checkpoint=str(run / "checkpoints" / "last"), task=c.task, episodes=c.episodes,
+                                 num_envs=c.num_envs, seed=c.eval_seed, threads=c.threads,
+                                 output=str(root / f"{c.task}_{c.obs}" / "eval")))  # fmt: skip
+    out = {
+        "task": c.task, "obs": c.obs, "demos": c.demos, "samples": summary["dataset"]["samples"],
+        "steps": c.steps, "batch_size": c.batch_size, "train_wall_s": round(train_s, 1),
+        "train_samples_per_s": summary["samples_per_s"], "record_wall_s": round(record_s, 1),
+        "eval_episodes": result["episodes"], "success_rate": result["success_rate"],
+        "success_ci95": [round(x, 4) for x in result["success_ci95"]], "mean_return": round(result["mean_return"], 2),
+        "mean_length": round(result["mean_length"], 1), "eval_wall_s": round(time.perf_counter() - tic, 1),
+    }  # fmt: skip
+    if c.write_docs:
+        command = (f"honed-bench learning task={c.task} obs={c.obs} demos={c.demos} steps={c.steps} "
+                   f"episodes={c.episodes} write_docs=true")  # fmt: skip
+        record_in_docs(f"learning_{c.task}_{c.obs}", command, table(out))
+    return emit(out)
+
+
+def table(out: dict[str, Any]) -> str:
+    low, high = out["success_ci95"]
+    return (
+        "| task | obs | demos (samples) | steps x batch | train wall-clock | success (95% CI) | mean length |\n"
+        "|---|---|---|---|---|---|---|\n"
+        f"| {out['task']} | {out['obs']} | {out['demos']} ({out['samples']}) | {out['steps']} x {out['batch_size']} "
+        f"| {out['train_wall_s'] / 60:.1f} min | {out['success_rate']:.1%} ({low:.1%}-{high:.1%}) over "
+        f"{out['eval_episodes']} episodes | {out['mean_length']} |\n\n"
+        "Machine: 2-core x86_64 CPU (AMD EPYC), 24 GiB, no GPU, shared with other jobs (wall-clock varies with load)."
+    )
+
+
+VERB = Verb(LearningBenchConfig, run_bench, "expert demos -> diffusion policy -> success rate in the twin",
+            {"debug": LearningBenchConfig(demos=2, steps=4, batch_size=8, episodes=2, num_envs=2,
+                                          output="outputs/debug/learning")})  # fmt: skip
