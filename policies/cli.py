@@ -7,6 +7,7 @@ honed-train --help
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -34,7 +35,9 @@ def describe_train(policy: str = "diffusion") -> str:
 def _train(cfg: TrainConfig) -> dict[str, Any]:
     from honed.policies.train import train
 
-    return train(cfg)
+    summary = train(cfg)
+    print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
+    return summary
 
 
 VERBS = {

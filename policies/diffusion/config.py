@@ -68,6 +68,15 @@ class DiffusionConfig:
             raise ValueError("n_obs_steps and horizon must be at least 1")
         if not 1 <= self.n_action_steps <= self.horizon:
             raise ValueError(f"n_action_steps ({self.n_action_steps}) must be in 1..horizon ({self.horizon})")
+        from honed.policies.diffusion.denoisers import DENOISERS
+        from honed.policies.diffusion.objectives import OBJECTIVES
+
+        samplers = OBJECTIVES.get(self.objective).samplers
+        if self.sampler not in samplers:
+            raise ValueError(
+                f"sampler {self.sampler!r} does not fit objective {self.objective!r}: set policy.sampler to one of {samplers}"
+            )
+        DENOISERS.get(self.denoiser)
         if self.language not in ("none", "embedding", "text"):
             raise ValueError(f"language must be none, embedding or text, got {self.language!r}")
         if self.denoiser == "unet":
