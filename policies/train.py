@@ -171,56 +171,66 @@ def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
+def optimisation(
+    policy: Policy, cfg: TrainConfig
+) -> tuple[list[torch.nn.Parameter], Any, Any, EMAModel | None]:
+    """Trainable parameters, AdamW, warm-up + cosine LR schedule and the EMA of the weights."""
+    params = [p for p in policy.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.95, 0.999), weight_decay=cfg.weight_decay)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.steps)
+    ema = EMAModel(params, decay=0.9999, use_ema_warmup=True, power=cfg.ema_power) if cfg.ema else None
+    return params, optimizer, scheduler, ema
+
+
+def batches(dataset: Any, cfg: TrainConfig, start: int) -> tuple[BatchOrder, Iterator[dict[str, Any]]]:
+    """The batch order from ``start`` and an endless iterator over its collated batches."""
+    order = BatchOrder(len(dataset), cfg.batch_size, cfg.seed, start)
+    loader = DataLoader(
+        dataset,
+        batch_sampler=order,
+        num_workers=cfg.num_workers,
+        persistent_workers=cfg.num_workers > 0,
+        generator=torch.Generator().manual_seed(cfg.seed),  # its own: the global RNG is part of resumed state
+    )
+    return order, iter(loader)
+
+
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Run (or resume) a training run; returns the summary also written to ``summary.json``."""
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     device = torch.device(cfg.device)
-    root, out = Path(cfg.output) / "checkpoints", Path(cfg.output)
-    pcfg = cfg.policy
-    pcfg.validate()
-    dataset = open_dataset(cfg, pcfg.n_obs_steps, pcfg.horizon, pcfg.cameras)
+    out = Path(cfg.output)
+    root = out / "checkpoints"
+    cfg.policy.validate()
+    dataset = open_dataset(cfg, cfg.policy.n_obs_steps, cfg.policy.horizon, cfg.policy.cameras)
     policy, resume_from = build(cfg, dataset, root)
     check_task(policy.contract, cfg.task)
     policy.to(device).train()
-    params = [p for p in policy.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.95, 0.999), weight_decay=cfg.weight_decay)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.steps)
-    ema = EMAModel(params, decay=0.9999, use_ema_warmup=True, power=cfg.ema_power) if cfg.ema else None
+    params, optimizer, scheduler, ema = optimisation(policy, cfg)
     start = 0
     if resume_from is not None:
         start, raw = load_training_state(resume_from / STATE_DIR, optimizer, scheduler, ema)
         policy.load_state_dict(raw)
-    order = BatchOrder(len(dataset), cfg.batch_size, cfg.seed, start)
-    loader = DataLoader(dataset, batch_sampler=order, num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0,
-                        generator=torch.Generator().manual_seed(cfg.seed))  # own generator: the global RNG is resumed state  # fmt: skip
+    order, data = batches(dataset, cfg, start)
     log = TrainLog(out, dataset, start)
-    batches = iter(loader)
     end = min(cfg.steps, cfg.stop_after) if cfg.stop_after > 0 else cfg.steps
     bar = tqdm(range(start, end), initial=start, total=cfg.steps, desc="train", disable=not cfg.progress)
     for step in bar:
         tic = time.perf_counter()
-        batch = to_device(next(batches), device)
-        loss, metrics = policy.compute_loss(batch)
+        loss, metrics = policy.compute_loss(to_device(next(data), device))
         guard_finite(loss.detach(), "loss", step, order, dataset, root)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        guard_finite(grad_norm, "gradient norm", step, order, dataset, root)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
+        guard_finite(torch.tensor(grad_norm), "gradient norm", step, order, dataset, root)
         optimizer.step()
         scheduler.step()
         if ema is not None:
             ema.step(params)
         done = step + 1
-        rate = log.step(
-            done,
-            metrics,
-            float(grad_norm),
-            float(scheduler.get_last_lr()[0]),
-            order.batch_size,
-            tic,
-            cfg.log_every,
-        )
+        lr = float(scheduler.get_last_lr()[0])
+        rate = log.step(done, metrics, grad_norm, lr, order.batch_size, tic, cfg.log_every)
         bar.set_postfix(loss=f"{metrics['loss']:.4f}", samples_s=f"{rate:.0f}")
         if done % cfg.save_every == 0 or done == end:
             save_checkpoint(root, done, policy, ema, optimizer, scheduler)
