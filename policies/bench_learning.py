@@ -27,7 +27,7 @@ class LearningBenchConfig:
     demos: int = 100
     """Expert demonstrations to record (reused if the store already holds them)."""
     obs: str = "state"
-    """Observations: state (joints), or images (front + wrist cameras at 96x96, plus joints)."""
+    """Observations: state (joints + object poses), or images (front + wrist cameras at 96x96, plus joints)."""
     steps: int = 6000
     """Training steps."""
     batch_size: int = 64
@@ -76,8 +76,9 @@ def train_config(c: LearningBenchConfig, store: Path, run: Path) -> Any:
 
     if c.obs not in ("state", "images"):
         raise SystemExit(f"honed-bench learning: obs must be state or images, got {c.obs!r}")
-    cameras = ["front", "wrist"] if c.obs == "images" else []
-    policy = DiffusionConfig(cameras=cameras, n_obs_steps=c.n_obs_steps)
+    images = c.obs == "images"
+    policy = DiffusionConfig(cameras=["front", "wrist"] if images else [], use_privileged=not images,
+                             n_obs_steps=c.n_obs_steps)  # fmt: skip
     return TrainConfig(policy=policy, dataset=str(store), episodes=f"first:{c.demos}", output=str(run),
                        steps=c.steps, batch_size=c.batch_size, lr=c.lr, save_every=max(c.steps // 4, 1),
                        num_workers=c.num_workers, threads=c.threads, resume=True)  # fmt: skip

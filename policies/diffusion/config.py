@@ -19,6 +19,8 @@ class DiffusionConfig:
     """Cameras to read (None: every camera of the dataset; []: state only)."""
     use_state: bool = True
     """Read observation.state (joint positions and velocities)."""
+    use_privileged: bool = False
+    """Read observation.privileged (object poses: the low-dimensional task state the twin provides)."""
     language: str = "none"
     """Task conditioning: none, embedding (learned per instruction) or text (transformers encoder)."""
     text_model: str = "tiny"

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from honed.features import ACTION, IMAGE_PREFIX, STATE, TASK, Features, image_key
+from honed.features import ACTION, IMAGE_PREFIX, PRIVILEGED, STATE, TASK, Features, image_key
 from honed.policies.base import Batch, Policy, register_policy
 from honed.policies.contract import Contract
 from honed.policies.diffusion.config import DiffusionConfig
@@ -47,10 +47,12 @@ class DiffusionPolicy(Policy):
             raise ValueError(f"config chunking {chunking} differs from the contract's; rebuild the contract")
         features = contract.features
         self.image_keys = [k for k in features if k.startswith(IMAGE_PREFIX)]
-        self.uses_state = STATE in features
+        self.vector_keys = [k for k in (STATE, PRIVILEGED) if k in features]  # joints, object poses
         self.normalizer = Normalizer(features, contract.stats, contract.numeric_keys)
         self.state_encoder = (
-            StateEncoder(features[STATE].shape[0], config.state_dim) if self.uses_state else None
+            StateEncoder(sum(features[k].shape[0] for k in self.vector_keys), config.state_dim)
+            if self.vector_keys
+            else None
         )
         self.image_encoders = nn.ModuleDict(
             {
@@ -66,7 +68,7 @@ class DiffusionPolicy(Policy):
         )
         self.language = self._language_encoder(config, contract, checkpoint_dir)
         token_dim = (
-            (config.state_dim if self.uses_state else 0)
+            (config.state_dim if self.vector_keys else 0)
             + config.image_dim * len(self.image_keys)
             + (config.language_dim if self.language is not None else 0)
         )
@@ -105,13 +107,17 @@ class DiffusionPolicy(Policy):
     def input_keys(cls, config: DiffusionConfig, features: Features) -> list[str]:
         """Keys the config reads; ValueError naming every one the data lacks."""
         cameras = features.cameras if config.cameras is None else list(config.cameras)
-        wanted = ([STATE] if config.use_state else []) + [image_key(c) for c in cameras]
+        wanted = (
+            [STATE] * config.use_state
+            + [PRIVILEGED] * config.use_privileged
+            + [image_key(c) for c in cameras]
+        )
         wanted += [TASK] if config.language != "none" else []
         missing = [k for k in [*wanted, ACTION] if k not in features and k != TASK]
         if missing:
             raise ValueError(
                 f"the policy config reads {missing}, which the dataset lacks (it has {list(features)}); "
-                "set policy.cameras / policy.use_state / policy.language to match the dataset"
+                "set policy.cameras / policy.use_state / policy.use_privileged / policy.language to match the dataset"
             )
         if not [k for k in wanted if k != TASK]:
             raise ValueError("the policy reads no observation: set policy.use_state=true or policy.cameras")
@@ -119,7 +125,7 @@ class DiffusionPolicy(Policy):
 
     # ---- observation tokens -------------------------------------------------------------------
     def _check_frames(self, frames: Batch, leading: int) -> None:
-        for key in [STATE] * self.uses_state + self.image_keys:
+        for key in self.vector_keys + self.image_keys:
             if key not in frames:
                 raise ValueError(f"observation lacks field {key!r} that this policy reads")
             expected = self.contract.features[key].shape
@@ -131,7 +137,10 @@ class DiffusionPolicy(Policy):
         """Per-frame features (N, F) from state (N, S) and images (N, H, W, 3)."""
         parts = []
         if self.state_encoder is not None:
-            parts.append(self.state_encoder(self.normalizer.normalize(STATE, frames[STATE].float())))
+            vector = torch.cat(
+                [self.normalizer.normalize(k, frames[k].float()) for k in self.vector_keys], -1
+            )
+            parts.append(self.state_encoder(vector))  # (N, state_dim)
         for key in self.image_keys:
             camera = key[len(IMAGE_PREFIX) :]
             parts.append(self.image_encoders[camera](self.normalizer.normalize(key, frames[key])))
@@ -147,13 +156,13 @@ class DiffusionPolicy(Policy):
     def tokens(self, obs: Batch) -> Tensor:
         """Observation tokens (B, n_obs, F) from a history batch (state (B, n_obs, S), ...)."""
         self._check_frames(obs, leading=2)
-        reference = obs[STATE] if self.uses_state else obs[self.image_keys[0]]
+        reference = obs[(self.vector_keys + self.image_keys)[0]]
         batch, steps = reference.shape[:2]
         if steps != self.config.n_obs_steps:
             raise ValueError(
                 f"observation history has {steps} frames, the policy reads {self.config.n_obs_steps}"
             )
-        flat = {k: obs[k].flatten(0, 1) for k in [STATE] * self.uses_state + self.image_keys}
+        flat = {k: obs[k].flatten(0, 1) for k in self.vector_keys + self.image_keys}
         features = self.encode_frames(flat).unflatten(0, (batch, steps))  # (B, n_obs, F)
         return self._with_language(features, obs.get(TASK))
 

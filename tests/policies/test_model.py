@@ -115,6 +115,26 @@ def test_non_finite_actions_never_leave_the_policy(pk):
         policy.select_action(pk.frame_of(batch))
 
 
+def test_object_poses_join_the_state_vector(pk):
+    from honed.features import PRIVILEGED, Feature, Features
+    from honed.policies import Contract, DiffusionPolicy
+
+    cfg = pk.tiny_config(use_privileged=True)
+    base = pk.make_contract(cfg=cfg)
+    features = Features(
+        {STATE: base.features[STATE], PRIVILEGED: Feature((7,), "float32"), ACTION: base.features[ACTION]}
+    )
+    policy = DiffusionPolicy(
+        cfg, Contract(features, {**base.stats, PRIVILEGED: pk.unit_stats(7)}, 30.0, 2, 8, 4)
+    )
+    assert policy.vector_keys == [STATE, PRIVILEGED]
+    batch = {**pk.make_batch(policy, batch=2), PRIVILEGED: torch.randn(2, 2, 7)}
+    assert policy.predict_chunk(batch).shape == (2, 8, 6)
+    with pytest.raises(ValueError, match="observation.privileged"):
+        policy.predict_chunk({k: v for k, v in batch.items() if k != PRIVILEGED})
+    assert DiffusionPolicy.input_keys(cfg, features) == [STATE, PRIVILEGED]
+
+
 def test_wrong_shapes_name_the_field(pk):
     policy = pk.make_policy()
     batch = pk.make_batch(policy)
