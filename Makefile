@@ -37,7 +37,7 @@ demo: bootstrap
 	$(RUN) honed-data export store=outputs/demo/demos out=outputs/demo/lerobot
 	$(RUN) honed-hw demo output_dir=outputs/demo/hardware
 	rm -rf outputs/demo/train outputs/demo/eval
-	$(RUN) honed-train preset=debug dataset=outputs/demo/demos output=outputs/demo/train task=pick_cube 'policy.cameras=[]' steps=300 batch_size=32 progress=false
+	$(RUN) honed-train preset=debug dataset=outputs/demo/demos output=outputs/demo/train task=pick_cube 'policy.cameras=[]' policy.use_privileged=true steps=300 batch_size=32 progress=false
 	$(RUN) honed-eval checkpoint=outputs/demo/train/checkpoints/last task=pick_cube episodes=10 num_envs=5 videos=1 progress=false output=outputs/demo/eval
 
 lint:
