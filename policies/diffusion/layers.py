@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-SMALL_CONV_ELEMENTS = 4096
+SMALL_CONV_ELEMENTS = 512
 """Batch x length below which ``conv1d`` uses the unfolded matrix product instead of oneDNN."""
 
 
