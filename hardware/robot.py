@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -52,7 +52,7 @@ class Robot(ABC):
         Non-finite values raise before anything reaches a motor.
         """
 
-    def __enter__(self) -> Robot:
+    def __enter__(self) -> Self:
         self.connect()
         return self
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -48,7 +48,7 @@ class Teleoperator(ABC):
         """Operator requests since the last call; default: none."""
         return TeleopEvents()
 
-    def __enter__(self) -> Teleoperator:
+    def __enter__(self) -> Self:
         self.connect()
         return self
 

@@ -41,6 +41,7 @@ class Randomizer:
         self.front = model.camera("front").id
         self.base_rgba = model.geom_rgba.copy()
         self.base_light = model.light_diffuse.copy()
+        self.base_head = (model.vis.headlight.ambient.copy(), model.vis.headlight.diffuse.copy())
         self.base_cam = model.cam_pos.copy()
         self.visual: dict[int, tuple[np.ndarray, float, np.ndarray]] = {}
 
@@ -52,6 +53,7 @@ class Randomizer:
             scale = rng.uniform(*cfg.mass, size=len(self.objects))
             m.body_mass[self.objects] = self.base.body_mass[self.objects] * scale
             m.body_inertia[self.objects] = self.base.body_inertia[self.objects] * scale[:, None]
+            mujoco.mj_setConst(m, mujoco.MjData(m))  # derived constants (subtree masses, dof_M0) follow
         jitter = rng.uniform(-cfg.object_color, cfg.object_color, size=(len(self.object_geoms), 3))
         light = 1.0 + rng.uniform(-cfg.light, cfg.light)
         cam = rng.uniform(-cfg.camera_pos, cfg.camera_pos, size=3)
@@ -62,4 +64,6 @@ class Randomizer:
         jitter, light, cam = self.visual.get(i, (np.zeros((len(self.object_geoms), 3)), 1.0, np.zeros(3)))
         model.geom_rgba[self.object_geoms, :3] = np.clip(self.base_rgba[self.object_geoms, :3] + jitter, 0, 1)
         model.light_diffuse[:] = np.clip(self.base_light * light, 0, 1)
+        model.vis.headlight.ambient[:] = np.clip(self.base_head[0] * light, 0, 1)
+        model.vis.headlight.diffuse[:] = np.clip(self.base_head[1] * light, 0, 1)
         model.cam_pos[self.front] = self.base_cam[self.front] + cam

@@ -44,6 +44,8 @@ class BatchRenderer:
             if self.before_world is not None:
                 self.before_world(self.model, i)
             data = backend.world(i)
+            if self.before_world is not None:
+                mujoco.mj_camlight(self.model, data)  # camera and light poses from the hook's model
             for cam in self.cameras:
                 out[cam][i] = self.render(data, cam)
         return {image_key(cam): imgs for cam, imgs in out.items()}

@@ -6,6 +6,7 @@ import pytest
 from honed.sim.config import SimConfig
 from honed.sim.core import TwinCore
 from honed.sim.tasks.base import HOME_QPOS
+from honed.sim.tasks.pick import PickCube
 
 QPOS_TOL = 1e-3
 """Stated tolerance: max |qpos difference| (rad or m) over 10 control steps (about 0.33 s)."""
@@ -25,6 +26,7 @@ def _reset_dropping_cube(core: TwinCore) -> None:
     core.seed([0, 1, 2])
     states = [core.task.sample_reset(core.rngs[i]) for i in range(3)]
     qpos = np.stack([s.qpos for s in states])
+    assert isinstance(core.task, PickCube)
     qpos[:, core.task.cube_adr + 2] += 0.03
     core.backend.set_state(np.arange(3), qpos, np.zeros((3, 0, 3)), np.zeros((3, 0, 4)))
 
