@@ -209,9 +209,18 @@ class Recorder:
                     break
                 if result.outcome == "saved":
                     number += 1
-                if number < target and not self.reset_period(number):
+                if number < target and not self._guarded_reset(number, writer):
                     break
         return results
+
+    def _guarded_reset(self, number: int, writer: EpisodeWriter) -> bool:
+        try:
+            return self.reset_period(number)
+        except (ValueError, RobotError, OSError) as e:
+            raise RecordError(
+                f"the reset period before episode {number} ended: {e}. No episode was in progress; the "
+                f"{writer.store.num_episodes} committed episodes in {writer.store.root} are intact."
+            ) from e
 
     def _guarded_episode(self, number: int, writer: EpisodeWriter) -> EpisodeResult:
         try:

@@ -102,14 +102,18 @@ def lookup(registry: Registry[Any], name: str) -> Any:
 
 
 def build(
-    registry_entry: Callable[..., Any], offered: dict[str, Any], options: dict[str, Any], what: str
+    registry_entry: Callable[..., Any],
+    offered: dict[str, Any],
+    options: dict[str, Any],
+    what: str,
+    program: str = "honed-record",
 ) -> Any:
     """Call a registered factory with the offered arguments it declares, plus the user's options."""
     params = inspect.signature(registry_entry).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     unknown = [] if takes_any else sorted(set(options) - set(params))
     if unknown:
-        raise SystemExit(f"honed-record: {what} options {unknown} not accepted; it accepts {list(params)}")
+        raise SystemExit(f"{program}: {what} options {unknown} not accepted; it accepts {list(params)}")
     kwargs = {k: v for k, v in offered.items() if k in params}
     return registry_entry(**{**kwargs, **options})
 

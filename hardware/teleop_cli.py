@@ -177,14 +177,18 @@ def teleoperate(cfg: TeleopConfig) -> dict[str, Any]:
     from honed.hardware.teleop import TELEOPS
 
     if not cfg.fps > 0:
-        raise SystemExit(f"honed-teleop: fps={cfg.fps} must be positive")
+        raise SystemExit(f"{PROGRAM}: fps={cfg.fps} must be positive")
     load_plugins(ROBOTS, cfg.robot)
     load_plugins(TELEOPS, cfg.teleop)
     shared = {"calibration_dir": cfg.calibration_dir or None}
     robot_offer = {"port": cfg.robot_port, "id": cfg.robot_id, "cameras": list(cfg.cameras), **shared}
     teleop_offer = {"port": cfg.teleop_port, "id": cfg.teleop_id, **shared}
-    robot = build(ROBOTS.get(cfg.robot), robot_offer, dict(cfg.robot_options), f"robot {cfg.robot!r}")
-    teleop = build(TELEOPS.get(cfg.teleop), teleop_offer, dict(cfg.teleop_options), f"teleop {cfg.teleop!r}")
+    robot = build(
+        ROBOTS.get(cfg.robot), robot_offer, dict(cfg.robot_options), f"robot {cfg.robot!r}", PROGRAM
+    )
+    teleop = build(
+        TELEOPS.get(cfg.teleop), teleop_offer, dict(cfg.teleop_options), f"teleop {cfg.teleop!r}", PROGRAM
+    )
     with robot, teleop:
         log = Mirror(robot, teleop, cfg.fps).run(cfg.duration_s)
     out = Path(cfg.output_dir)
@@ -199,6 +203,7 @@ def teleoperate(cfg: TeleopConfig) -> dict[str, Any]:
     return summary
 
 
+PROGRAM = "honed-teleop"
 VERBS = {"run": Verb(TeleopConfig, teleoperate, "mirror a teleoperator onto a robot")}
 
 

@@ -16,6 +16,7 @@ from honed.data.record_cli import main as record_main
 from honed.data.store import EpisodeStore, FeatureMismatchError
 from honed.data.synthetic import SyntheticRobot, SyntheticTeleop
 from honed.data.verify import verify_store
+from honed.hardware.robot import RobotError
 from honed.hardware.teleop import TeleopEvents
 from honed.registry import UnknownNameError
 
@@ -90,6 +91,29 @@ def test_lost_camera_ends_the_episode_and_keeps_committed_ones(tmp_path):
     with pytest.raises(
         RecordError, match=r"episode 1 ended: .*missing field 'observation.images.front'.*1 committed"
     ):
+        recorder.run(episodes=3)
+    store = EpisodeStore.open(tmp_path / "store")
+    assert store.num_episodes == 1 and verify_store(store.root, progress=False) == []
+
+
+class VanishingRobot(CountingRobot):
+    """Its port vanishes at the ``vanish_at``-th read."""
+
+    def __init__(self, vanish_at: int):
+        super().__init__()
+        self.vanish_at, self.reads = vanish_at, 0
+
+    def read(self) -> dict[str, Any]:
+        self.reads += 1
+        if self.reads >= self.vanish_at:
+            raise RobotError("serial port /dev/ttyACM0 vanished")
+        return super().read()
+
+
+def test_robot_fault_in_the_reset_period_ends_recording_with_a_record_error(tmp_path):
+    # episode 0: one read before and 15 in the loop; the reset period then reads for 3 ticks
+    recorder = make_recorder(tmp_path, VanishingRobot(vanish_at=18), SyntheticTeleop())
+    with pytest.raises(RecordError, match=r"reset period before episode 1 ended: .*vanished.*1 committed"):
         recorder.run(episodes=3)
     store = EpisodeStore.open(tmp_path / "store")
     assert store.num_episodes == 1 and verify_store(store.root, progress=False) == []
