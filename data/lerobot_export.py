@@ -66,6 +66,7 @@ def export_lerobot(
     progress: bool = True,
 ) -> Path:
     """Write ``store`` (or some ``episodes`` of it) to a new LeRobot v3 directory ``out``; returns ``out``."""
+    import datasets
     from lerobot.configs.video import RGBEncoderConfig
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
@@ -78,6 +79,7 @@ def export_lerobot(
     features = lerobot_features(store.features)
     logging.getLogger("lerobot").setLevel(logging.WARNING)
     os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its configuration for every video otherwise
+    datasets.disable_progress_bars()  # one "Map" bar per episode otherwise; honed's own bar counts episodes
     dataset = LeRobotDataset.create(
         repo_id=repo_id or f"local/{store.root.name}",
         fps=store.fps,

@@ -79,26 +79,29 @@ def vector_rate(cfg: SimConfig, n: int, seconds: float, vector_cls: type) -> flo
         venv.close()
 
 
-def raw_bound(cfg: SimConfig, seconds: float) -> float:
-    """Bare mj_step on every core (GIL released), in env-steps/s: physics steps/s over substeps."""
+def raw_bound(cfg: SimConfig, n: int, seconds: float) -> float:
+    """Bare mj_step over the same ``n`` worlds (same resets and actions) on every core, GIL released:
+    physics steps/s over substeps, in env-steps/s. No Python between a world's substeps."""
     model, task, substeps = build_world(cfg)
-    cores = os.cpu_count() or 1
-    datas = [mujoco.MjData(model) for _ in range(cores)]
-    for d in datas:
-        d.qpos[:] = task.sample_reset(np.random.default_rng(0)).qpos
-        d.ctrl[:] = HOME_QPOS
-    chunk = 200
+    cores = min(n, os.cpu_count() or 1)
+    ctrl = actions(n, np.random.default_rng(0))
+    datas = [mujoco.MjData(model) for _ in range(n)]
+    for i, d in enumerate(datas):
+        d.qpos[:] = task.sample_reset(np.random.default_rng(i)).qpos
+        d.ctrl[:] = ctrl[i]
+        mujoco.mj_forward(model, d)
 
-    def spin(d: mujoco.MjData) -> int:
+    def spin(chunk: list[mujoco.MjData]) -> int:
         end, steps = time.perf_counter() + seconds, 0
         while time.perf_counter() < end:
-            mujoco.mj_step(model, d, chunk)
-            steps += chunk
+            for d in chunk:
+                mujoco.mj_step(model, d, substeps)
+            steps += len(chunk)
         return steps
 
     with ThreadPoolExecutor(cores) as pool:
-        total = sum(pool.map(spin, datas))
-    return total / seconds / substeps
+        total = sum(pool.map(spin, [datas[k::cores] for k in range(cores)]))
+    return total / seconds
 
 
 def render_fps(cfg: SimConfig, size: int, seconds: float) -> float:
@@ -116,7 +119,6 @@ def run_bench(c: SimBenchConfig) -> dict:
     from honed.bench import emit, record_in_docs
 
     cfg = SimConfig(task=c.task)
-    bound = raw_bound(cfg, c.seconds)
     rows = []
     for n in c.num_envs:
         row: dict[str, Any] = {
@@ -125,7 +127,7 @@ def run_bench(c: SimBenchConfig) -> dict:
             "batched_env_steps_per_s": batched_rate(cfg, n, c.seconds),
             "sync_vector_env_steps_per_s": vector_rate(cfg, n, c.seconds, gym.vector.SyncVectorEnv),
             "async_vector_env_steps_per_s": vector_rate(cfg, n, c.seconds, gym.vector.AsyncVectorEnv),
-            "raw_mj_step_bound_env_steps_per_s": bound,
+            "raw_mj_step_bound_env_steps_per_s": raw_bound(cfg, n, c.seconds),
         }
         if c.warp:
             row["warp_cpu_env_steps_per_s"] = warp_rate(cfg, n, c.warp_steps)
@@ -137,7 +139,7 @@ def run_bench(c: SimBenchConfig) -> dict:
         top["render_fps_224"] = render_fps(cfg, 224, c.seconds)
     top["batched_vs_sync"] = top["batched_env_steps_per_s"] / top["sync_vector_env_steps_per_s"]
     top["batched_vs_async"] = top["batched_env_steps_per_s"] / top["async_vector_env_steps_per_s"]
-    top["batched_vs_raw_bound"] = top["batched_env_steps_per_s"] / bound
+    top["batched_vs_raw_bound"] = top["batched_env_steps_per_s"] / top["raw_mj_step_bound_env_steps_per_s"]
     top["by_num_envs"] = rows
     if c.write_docs:
         record_in_docs("sim", "honed-bench sim write_docs=true", table(rows, top))

@@ -1,8 +1,15 @@
-"""``mujoco`` backend: N MjData on CPU, stepped by a thread pool with the GIL released inside mj_step."""
+"""``mujoco`` backend: N MjData on CPU, stepped by a thread pool with the GIL released inside mj_step.
+
+Each step the calling thread and ``threads - 1`` pool threads take worlds one at a time from a shared
+counter (so a slow world does not leave a core idle behind a fixed split) and copy each stepped
+world's state into the shared (N, ...) buffers.
+"""
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import mujoco
@@ -21,9 +28,8 @@ class MujocoBackend(PhysicsBackend):
         super().__init__(model, num_envs, substeps)
         self.datas = [mujoco.MjData(model) for _ in range(num_envs)]
         self.models = [model] * num_envs
-        n_threads = min(num_envs, threads or os.cpu_count() or 1)
-        self._chunks = [list(range(num_envs))[k::n_threads] for k in range(n_threads)]
-        self._pool = ThreadPoolExecutor(n_threads, thread_name_prefix="mj") if n_threads > 1 else None
+        self._helpers = min(num_envs, threads or os.cpu_count() or 1) - 1
+        self._pool = ThreadPoolExecutor(self._helpers, thread_name_prefix="mj") if self._helpers else None
         d = self.datas[0]
         self._buffers = {name: np.zeros((num_envs,) + getattr(d, name).shape) for name in _FIELDS}
 
@@ -48,18 +54,24 @@ class MujocoBackend(PhysicsBackend):
     def refresh(self) -> None:
         self._gather(list(range(self.num_envs)))
 
-    def _step_chunk(self, chunk: list[int], ctrl: np.ndarray) -> None:
-        for i in chunk:
+    def _step_worlds(self, ctrl: np.ndarray, worlds: Iterator[int]) -> None:
+        for i in worlds:
+            if i >= self.num_envs:
+                return
             d = self.datas[i]
             d.ctrl[:] = ctrl[i]
             mujoco.mj_step(self.models[i], d, self.substeps)
-        self._gather(chunk)
+            self._gather([i])
 
     def step(self, ctrl: np.ndarray) -> None:
-        if self._pool is None:
-            self._step_chunk(self._chunks[0], ctrl)
-            return
-        for future in [self._pool.submit(self._step_chunk, c, ctrl) for c in self._chunks]:
+        worlds = itertools.count()  # next() is atomic under the GIL: each world is taken once
+        helpers = (
+            [self._pool.submit(self._step_worlds, ctrl, worlds) for _ in range(self._helpers)]
+            if self._pool
+            else []
+        )
+        self._step_worlds(ctrl, worlds)
+        for future in helpers:
             future.result()
 
     def arrays(self) -> dict[str, np.ndarray]:
