@@ -17,9 +17,25 @@ DOCS = Path(__file__).resolve().parent / "docs" / "benchmarks.md"
 
 
 def machine() -> str:
+    """The CPU model, cores, memory and Python of this machine (benchmarks vary across machines)."""
     import os
 
-    return f"{platform.machine()} CPU, {os.cpu_count()} cores, Python {platform.python_version()}"
+    cpuinfo = Path("/proc/cpuinfo")
+    names = (
+        [
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        if cpuinfo.exists()
+        else []
+    )
+    cpu = names[0] if names else platform.processor() or "unknown CPU"
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{cpu} ({platform.machine()}), {os.cpu_count()} cores, {memory:.0f} GiB, no GPU used, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def emit(result: dict[str, Any]) -> dict[str, Any]:

@@ -109,7 +109,8 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
     }  # fmt: skip
     if c.write_docs:
         command = (f"honed-bench learning task={c.task} obs={c.obs} demos={c.demos} steps={c.steps} "
-                   f"episodes={c.episodes} write_docs=true")  # fmt: skip
+                   f"batch_size={c.batch_size} lr={c.lr:g} n_obs_steps={c.n_obs_steps} episodes={c.episodes} "
+                   f"threads={c.threads} write_docs=true")  # fmt: skip
         record_in_docs(f"learning_{c.task}_{c.obs}", command, table(out))
     return emit(out)
 
@@ -122,7 +123,7 @@ def table(out: dict[str, Any]) -> str:
         f"| {out['task']} | {out['obs']} | {out['demos']} ({out['samples']}) | {out['steps']} x {out['batch_size']} "
         f"| {out['train_wall_s'] / 60:.1f} min | {out['success_rate']:.1%} ({low:.1%}-{high:.1%}) over "
         f"{out['eval_episodes']} episodes | {out['mean_length']} |\n\n"
-        "Machine: 2-core x86_64 CPU (AMD EPYC), 24 GiB, no GPU, shared with other jobs (wall-clock varies with load)."
+        "The machine was shared with other jobs (wall-clock varies with load)."
     )
 
 

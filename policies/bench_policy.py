@@ -190,10 +190,7 @@ def table(result: dict[str, Any]) -> str:
                 f"| {name} | {mode} | {result[key]} | {result[f'honed_{mode}_{name}_ms_p99']} | {lr50} | {lr99} |"
             )
     ratios = ", ".join(f"`{k}` = {v}" for k, v in result.items() if k.endswith("_over_lerobot"))
-    return (
-        "\n".join(rows)
-        + f"\n\nMachine: 2-core x86_64 CPU (AMD EPYC), 24 GiB, no GPU; {result['threads']} torch threads. {ratios}"
-    )
+    return "\n".join(rows) + f"\n\n{result['threads']} torch threads. {ratios}"
 
 
 VERB = Verb(PolicyBenchConfig, run_bench, "chunk latency of honed's diffusion policy vs lerobot's (CPU)",
