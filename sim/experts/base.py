@@ -21,6 +21,9 @@ from honed.sim.tasks.base import Task
 
 EXPERTS: Registry[type[Expert]] = Registry("expert")
 
+SETTLE_SECONDS = 0.5
+"""Time (s) an expert holds its finished result before reporting itself finished (the episode may end)."""
+
 
 class Expert(ABC):
     """One episode at a time: ``reset(obs)`` then ``act(obs)`` every control step."""
@@ -57,6 +60,11 @@ class Expert(ABC):
         if self.noise > 0:
             action = action + self.rng.normal(0.0, self.noise, size=action.shape)
         return np.clip(action, self.model.actuator_ctrlrange[:, 0], self.model.actuator_ctrlrange[:, 1])
+
+    @property
+    def finished(self) -> bool:
+        """True once the task is done and has held for SETTLE_SECONDS; a recorder may end the episode."""
+        return False
 
     @abstractmethod
     def begin(self, obs: dict[str, Any]) -> None:

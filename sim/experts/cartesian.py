@@ -173,6 +173,10 @@ class PhaseRunner:
     def phase(self) -> Phase:
         return self.phases[self.index]
 
+    def holding_for(self, seconds: float) -> bool:
+        """Whether the script has reached its ``hold`` phase and stayed in it for ``seconds``."""
+        return bool(self.phases) and self.phase.name == "hold" and self.elapsed >= seconds
+
     def begin(self, phases: list[Phase], arm_q: np.ndarray, gripper: float) -> None:
         """Start the script from the arm's measured joints and gripper angle."""
         self.phases = phases

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from honed.features import STATE
-from honed.sim.experts.base import EXPERTS, Expert
+from honed.sim.experts.base import EXPERTS, SETTLE_SECONDS, Expert
 from honed.sim.experts.cartesian import (
     DOWN,
     IKTracker,
@@ -131,6 +131,11 @@ class PegInsertExpert(Expert):
 
     def plan(self, state: np.ndarray, privileged: np.ndarray, obs: dict[str, Any]) -> np.ndarray:
         return self.runner.step(privileged)
+
+    @property
+    def finished(self) -> bool:
+        """True once the peg is inserted and held there for SETTLE_SECONDS."""
+        return self.runner.holding_for(SETTLE_SECONDS)
 
     def seconds(self, base: float) -> float:
         return base * self.tempo

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from honed.features import STATE
-from honed.sim.experts.base import EXPERTS, Expert
+from honed.sim.experts.base import EXPERTS, SETTLE_SECONDS, Expert
 from honed.sim.experts.cartesian import (
     DOWN,
     IKTracker,
@@ -46,8 +46,6 @@ BLOCKED = 0.01
 """How far (m) the tcp may stay above its grasp height before the descent counts as blocked."""
 EMPTY_GRIP = 0.3
 """Gripper angle (rad) below which closed jaws hold nothing (they stop near 0.6 on a 3 cm cube)."""
-SETTLE_SECONDS = 0.5
-"""Time (s) the final pose is held before the expert reports itself finished."""
 
 
 def grasp_rolls(pos: np.ndarray, cube_yaw: float) -> np.ndarray:
@@ -92,8 +90,7 @@ class GraspExpert(Expert):
     @property
     def finished(self) -> bool:
         """True once the script has held its final pose for SETTLE_SECONDS (the episode may end)."""
-        started = bool(self.runner.phases)
-        return started and self.runner.phase.name == "hold" and self.runner.elapsed >= SETTLE_SECONDS
+        return self.runner.holding_for(SETTLE_SECONDS)
 
     def seconds(self, base: float) -> float:
         return base * self.tempo

@@ -20,9 +20,18 @@ from typing import Any
 import numpy as np
 
 from honed.features import PRIVILEGED, STATE
-from honed.sim.experts.base import EXPERTS, Expert
+from honed.sim.experts.base import EXPERTS, SETTLE_SECONDS, Expert
 from honed.sim.experts.cartesian import DOWN, IKTracker, Phase, PhaseRunner, ToolPose
-from honed.sim.tasks.push_t import BAR_CENTER, BAR_HALF, STEM_CENTER, STEM_HALF, T_HALF_HEIGHT, rotation
+from honed.sim.tasks.push_t import (
+    BAR_CENTER,
+    BAR_HALF,
+    STEM_CENTER,
+    STEM_HALF,
+    SUCCESS_OVERLAP,
+    T_HALF_HEIGHT,
+    overlap,
+    rotation,
+)
 
 GRIPPER_CLOSED = -0.05
 """Jaw target (rad): just past closed, so the two jaws push as one block."""
@@ -293,6 +302,8 @@ class PushTExpert(Expert):
         self.extra_depth = DEPTH_STEP
         self.last_push: Push | None = None
         self.last_block = np.zeros(3)
+        self.on_target_s = 0.0
+        """How long (s) the T has covered its outline to the success overlap without a break."""
 
     def begin(self, obs: dict[str, Any]) -> None:
         state = np.asarray(obs[STATE], np.float64)
@@ -305,7 +316,15 @@ class PushTExpert(Expert):
         self.runner.jump(0)
 
     def plan(self, state: np.ndarray, privileged: np.ndarray, obs: dict[str, Any]) -> np.ndarray:
+        block, goal = self.poses(privileged)
+        on_target = overlap(block[None], goal[None])[0] >= SUCCESS_OVERLAP
+        self.on_target_s = self.on_target_s + 1.0 / self.control_hz if on_target else 0.0
         return self.runner.step(privileged)
+
+    @property
+    def finished(self) -> bool:
+        """True once the T has covered its outline (the task's success) for SETTLE_SECONDS."""
+        return self.on_target_s >= SETTLE_SECONDS
 
     def weights(self, pose: np.ndarray, goal: np.ndarray) -> tuple[float, float]:
         """(yaw, position) cost weights: the strategy's emphasis until its first aim is nearly met."""

@@ -53,7 +53,7 @@ class ExpertTeleop(Teleoperator):
 
     def events(self) -> TeleopEvents:
         """Ends the episode once the expert has finished its script and held the result."""
-        return TeleopEvents(end_episode=bool(getattr(self.expert, "finished", False)))
+        return TeleopEvents(end_episode=self.expert.finished)
 
     def disconnect(self) -> None:
         self._started = False

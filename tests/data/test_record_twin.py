@@ -33,6 +33,18 @@ def test_expert_teleop_records_successful_demos_unattended(tmp_path):
     assert verify_store(store_path, progress=False) == []
 
 
+@pytest.mark.parametrize("task", ["push_t", "peg_insert"])
+def test_expert_ends_each_episode_once_its_task_has_held_success(tmp_path, task):
+    store_path = tmp_path / task
+    with pytest.raises(SystemExit) as exit_info:
+        record_main(["teleop=expert", f"task={task}", "episodes=1", "realtime=false", "episode_s=30",
+                     f"store={store_path}", "robot_options.cameras=[]", "progress=false"])  # fmt: skip
+    assert exit_info.value.code == 0
+    episode = EpisodeStore.open(store_path).episode(0)
+    assert episode.meta["success"] is True and episode.meta["ended_by"] == "teleop"
+    assert len(episode) < 900  # ended by the expert, not by the 30 s limit (900 frames)
+
+
 def test_keyboard_jogs_the_twin_and_ends_the_episode(tmp_path):
     from honed.hardware.teleop_keyboard import KeyboardTeleop
     from honed.sim.twin import TwinRobot
