@@ -23,6 +23,7 @@ def toy_policy(pk, objective: str) -> DiffusionPolicy:
     stats = {STATE: pk.unit_stats(2), ACTION: pk.unit_stats(1)}
     sampler = OBJECTIVES.get(objective).samplers[0]
     cfg = pk.tiny_config(n_obs_steps=1, horizon=4, n_action_steps=2, objective=objective, sampler=sampler)
+    torch.manual_seed(0)  # the initial weights, whatever ran before in this process
     return DiffusionPolicy(cfg, Contract(features, stats, 30.0, 1, 4, 2))
 
 
