@@ -17,8 +17,10 @@ DOCS = Path(__file__).resolve().parent / "docs" / "benchmarks.md"
 
 
 def machine() -> str:
-    """The CPU model, cores, memory and Python of this machine (benchmarks vary across machines)."""
+    """The CPU model, cores, memory, accelerator and Python of this machine (benchmarks vary across machines)."""
     import os
+
+    import torch
 
     cpuinfo = Path("/proc/cpuinfo")
     names = (
@@ -32,8 +34,9 @@ def machine() -> str:
     )
     cpu = names[0] if names else platform.processor() or "unknown CPU"
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (
-        f"{cpu} ({platform.machine()}), {os.cpu_count()} cores, {memory:.0f} GiB, no GPU used, "
+        f"{cpu} ({platform.machine()}), {os.cpu_count()} cores, {memory:.0f} GiB, {gpu}, "
         f"Python {platform.python_version()}"
     )
 

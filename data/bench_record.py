@@ -36,7 +36,7 @@ class RecordBenchConfig:
     """Write the figures into docs/benchmarks.md."""
 
 
-MACHINE_NOTE = "Machine: 2-core x86_64 CPU, 24 GiB, no GPU (shared with other work while measured)."
+MACHINE_NOTE = "Measured while the machine was shared with other work."
 
 
 def docs_table(figures: dict[str, Any]) -> str:

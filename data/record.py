@@ -31,6 +31,10 @@ class RecordError(RuntimeError):
     """Recording ended on a fault; the message names the cause and what was kept."""
 
 
+FAULTS = (ValueError, StoreWriteError, RobotError, OSError)
+"""Faults that end recording cleanly: bad frames or actions, a full disk, a robot or port error."""
+
+
 def store_features(robot_features: Features) -> Features:
     """What a store of this robot holds per frame: its observations and its action (strings excluded)."""
     return Features({k: f for k, f in robot_features.items() if f.dtype != "string"})
@@ -216,7 +220,7 @@ class Recorder:
     def _guarded_reset(self, number: int, writer: EpisodeWriter) -> bool:
         try:
             return self.reset_period(number)
-        except (ValueError, RobotError, OSError) as e:
+        except FAULTS as e:
             raise RecordError(
                 f"the reset period before episode {number} ended: {e}. No episode was in progress; the "
                 f"{writer.store.num_episodes} committed episodes in {writer.store.root} are intact."
@@ -225,7 +229,7 @@ class Recorder:
     def _guarded_episode(self, number: int, writer: EpisodeWriter) -> EpisodeResult:
         try:
             return self.record_episode(number, writer)
-        except (ValueError, StoreWriteError, RobotError, OSError) as e:
+        except FAULTS as e:
             writer.discard_episode()
             raise RecordError(
                 f"episode {number} ended: {e}. The episode was discarded; the {writer.store.num_episodes} "

@@ -19,8 +19,6 @@ from tqdm import tqdm
 
 from honed.cli import Verb
 
-MACHINE = "2-core x86_64 CPU, 24 GiB, no GPU"
-
 
 @dataclass
 class BusBenchConfig:
@@ -139,7 +137,7 @@ def table(r: dict[str, Any]) -> str:
         ("retries / failures", f"{r['retries']} / {r['failures']}"),
     ]
     head = (
-        f"Machine: {MACHINE}. Emulated {r['robot']} bus (6 servos, twin joints) in its own process at "
+        f"Emulated {r['robot']} bus (6 servos, twin joints) in its own process at "
         f"{r['baudrate']} baud with wire timing; {r['cycles']} cycles of sync read + sync write.\n\n"
     )
     return head + "| figure | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from honed.cli import Verb
-from honed.hardware.bench_bus import MACHINE
 
 
 @dataclass
@@ -73,7 +72,7 @@ def run_bench(cfg: TeleopBenchConfig) -> dict[str, Any]:
 
 def table(r: dict[str, Any], cfg: TeleopBenchConfig) -> str:
     head = (
-        f"Machine: {MACHINE}. SO-101 leader (waving) and follower, each a `honed-hw emulate` process with "
+        f"SO-101 leader (waving) and follower, each a `honed-hw emulate` process with "
         f"twin joints and 1 Mbaud wire timing; {cfg.duration_s:.0f} s per run. A tick = leader sync read + "
         "follower sync write + follower sync read (positions and velocities).\n\n"
     )

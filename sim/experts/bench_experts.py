@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,15 +24,6 @@ class ExpertBenchConfig:
     """Write the figures into docs/benchmarks.md."""
 
 
-def memory_and_accelerator() -> str:
-    """This machine's RAM and GPU (or 'no GPU'), for the benchmark record."""
-    import torch
-
-    gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{gib:.0f} GiB, {gpu}"
-
-
 def bench(cfg: ExpertBenchConfig) -> dict[str, Any]:
     from honed.bench import emit, record_in_docs
 
@@ -54,7 +44,7 @@ def bench(cfg: ExpertBenchConfig) -> dict[str, Any]:
             print(rows[-1], flush=True)
     if cfg.write_docs:
         table = (
-            f"Machine: {memory_and_accelerator()}; reset seeds 0..{cfg.episodes - 1}, expert seed 0.\n\n"
+            f"Reset seeds 0..{cfg.episodes - 1}, expert seed 0.\n\n"
             "| task | noise (rad) | episodes | success rate | failed seeds | mean steps to success | episodes/s |\n"
             "|---|---|---|---|---|---|---|\n" + "\n".join(rows)
         )
