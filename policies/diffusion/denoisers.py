@@ -30,6 +30,23 @@ from honed.registry import Registry
 DENOISERS: Registry[type[Denoiser]] = Registry("denoiser")
 
 
+def compile_for_sampling(fn: Any) -> Any:
+    """``torch.compile`` of a function or (in place) a module for inference: weights folded in as constants, generated code called from C++.
+
+    Sets inductor's process-wide ``freezing`` (dynamo reads it when it traces, so a per-call option
+    does not reach it; it only acts on graphs traced without gradients) and ``cpp_wrapper``. Frozen
+    weights are baked into the compiled code: load or update them first, and compile again after.
+    """
+    import torch._inductor.config as inductor
+
+    inductor.freezing = True
+    inductor.cpp_wrapper = True
+    if isinstance(fn, nn.Module):  # in place: the module keeps its parameter names
+        fn.compile(dynamic=False)
+        return fn
+    return torch.compile(fn, dynamic=False)
+
+
 class Denoiser(nn.Module, ABC):
     """x (B, H, A), t (B,), obs tokens (B, S, F) -> prediction (B, H, A)."""
 
@@ -60,9 +77,9 @@ class Denoiser(nn.Module, ABC):
             return compiled(x, prepared)
         return self.denoise(x, prepared)
 
-    def compile_step(self, mode: str = "default") -> None:
-        """Compile :meth:`denoise` with torch.compile for sampling (one graph per batch and horizon)."""
-        self.__dict__["_compiled"] = torch.compile(self.denoise, dynamic=False, mode=mode)
+    def compile_step(self) -> None:
+        """Compile :meth:`denoise` for sampling (one graph per batch and horizon; weights frozen)."""
+        self.__dict__["_compiled"] = compile_for_sampling(self.denoise)
 
 
 @DENOISERS.register("unet")

@@ -1,6 +1,10 @@
 """Generative objectives over normalised action chunks: DDPM (with DDIM or DDPM sampling) and flow matching.
 
-DDPM uses diffusers' schedulers for the noise schedule, the forward process and the sampler steps.
+DDPM uses diffusers' schedulers for the noise schedule, the forward process and the sampler's
+timesteps. Each DDIM or DDPM sampler step is the same affine update of the clipped ``x_0`` estimate,
+so its coefficients are computed once from diffusers' ``alphas_cumprod`` (:func:`step_coefficients`)
+instead of calling ``scheduler.step`` per step: that call spends 70-100 us on bookkeeping, a tenth of
+a compiled DDPM-100 chunk. Tests check the update equals diffusers' ``step`` at every timestep.
 Flow matching follows the pi0 action head: ``x_t = t * noise + (1 - t) * action``, the network
 regresses the velocity ``noise - action``, training times are drawn from Beta(1.5, 1) (biased to the
 noisy end), and sampling integrates from t = 1 to 0 with Euler or Heun steps. diffusers' flow-matching
@@ -68,6 +72,33 @@ class Objective(ABC):
         """Normalised action chunks (B, H, A) from initial noise (B, H, A)."""
 
 
+def step_coefficients(stepper: Any) -> list[tuple[float, ...]]:
+    """Per sampler step (r, s, a, b, c, sigma) of diffusers' DDIM (eta 0) or DDPM (fixed_small) step.
+
+    With eps the predicted noise: x0 = clip((x - s * eps) / r); x_prev = a * x0 + b * eps + c * x
+    + sigma * z, z standard normal (DDPM only, drawn as diffusers draws it).
+    """
+    cumprod, ddim = stepper.alphas_cumprod, isinstance(stepper, DDIMScheduler)
+    out = []
+    for t in stepper.timesteps.tolist():
+        if ddim:
+            prev = t - stepper.config.num_train_timesteps // stepper.num_inference_steps
+            final = stepper.final_alpha_cumprod
+        else:
+            prev, final = int(stepper.previous_timestep(t)), stepper.one
+        alpha, alpha_prev = cumprod[t], cumprod[prev] if prev >= 0 else final
+        r, s = alpha**0.5, (1 - alpha) ** 0.5
+        if ddim:
+            out.append((r, s, alpha_prev**0.5, (1 - alpha_prev) ** 0.5, 0.0, 0.0))
+            continue
+        current_alpha = alpha / alpha_prev
+        a = alpha_prev**0.5 * (1 - current_alpha) / (1 - alpha)
+        c = current_alpha**0.5 * (1 - alpha_prev) / (1 - alpha)
+        sigma = stepper._get_variance(t) ** 0.5 if t > 0 else 0.0
+        out.append((r, s, a, 0.0, c, sigma))
+    return [tuple(float(v) for v in row) for row in out]
+
+
 @OBJECTIVES.register("ddpm")
 class DDPM(Objective):
     """Epsilon-prediction DDPM (squared-cosine schedule); sampled with DDIM (eta = 0) or DDPM steps."""
@@ -81,6 +112,7 @@ class DDPM(Objective):
         self.schedule = _scheduler(DDPMScheduler, schedule)
         self.stepper = _scheduler(DDIMScheduler if sampler == "ddim" else DDPMScheduler, schedule)
         self.stepper.set_timesteps(steps)
+        self.coefficients = step_coefficients(self.stepper)
 
     def loss(
         self, denoiser: Denoiser, actions: Tensor, tokens: Tensor, valid: Tensor | None = None
@@ -93,11 +125,15 @@ class DDPM(Objective):
     def sample(
         self, denoiser: Denoiser, tokens: Tensor, noise: Tensor, generator: torch.Generator | None = None
     ) -> Tensor:
-        times = self.stepper.timesteps
-        prepared = denoiser.prepare(times.to(tokens.device), tokens)
+        prepared = denoiser.prepare(self.stepper.timesteps.to(tokens.device), tokens)
         x = noise
-        for t, cond in zip(times, prepared):
-            x = self.stepper.step(denoiser.step(x, cond), t, x, generator=generator).prev_sample
+        for (r, s, a, b, c, sigma), cond in zip(self.coefficients, prepared):
+            eps = denoiser.step(x, cond)  # (B, H, A)
+            x0 = (x - s * eps) / r
+            x0 = x0.clamp(-1.0, 1.0) if self.clip_sample else x0
+            x = a * x0 + b * eps + c * x
+            if sigma:
+                x = x + sigma * torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
         return x
 
 

@@ -144,3 +144,13 @@ def test_wrong_shapes_name_the_field(pk):
         policy.compute_loss({**batch, ACTION: batch[ACTION][:, :3]})
     with pytest.raises(ValueError, match="horizon"):
         pk.tiny_config(horizon=6, unet_widths=[16, 32, 64]).validate()
+
+
+def test_compiled_sampling_matches_eager(pk):
+    """compile_for_inference (weights frozen into inductor's code) samples the chunk eager code samples."""
+    policy = pk.make_policy(("front",), num_inference_steps=3).eval()
+    batch = pk.make_batch(policy, batch=2)
+    noise = policy.sample_noise(2, torch.Generator().manual_seed(0))
+    eager = policy.predict_chunk(batch, noise=noise)
+    policy.compile_for_inference()
+    torch.testing.assert_close(policy.predict_chunk(batch, noise=noise), eager, rtol=1e-4, atol=1e-4)
