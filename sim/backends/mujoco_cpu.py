@@ -32,12 +32,15 @@ class MujocoBackend(PhysicsBackend):
         self._pool = ThreadPoolExecutor(self._helpers, thread_name_prefix="mj") if self._helpers else None
         d = self.datas[0]
         self._buffers = {name: np.zeros((num_envs,) + getattr(d, name).shape) for name in _FIELDS}
+        # Views into each MjData's own memory, made once: attribute access builds a new array each time.
+        self._views = [[getattr(d, name) for name in _FIELDS] for d in self.datas]
+        self._rows = [[buf[i] for buf in self._buffers.values()] for i in range(num_envs)]
 
     def _gather(self, ids: list[int]) -> None:
         """Copy worlds' states into the shared (N, ...) buffers (run inside the stepping threads)."""
-        for name, buf in self._buffers.items():
-            for i in ids:
-                buf[i] = getattr(self.datas[i], name)
+        for i in ids:
+            for row, view in zip(self._rows[i], self._views[i]):
+                row[...] = view
 
     def set_state(
         self, ids: np.ndarray, qpos: np.ndarray, mocap_pos: np.ndarray, mocap_quat: np.ndarray
