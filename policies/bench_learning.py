@@ -36,6 +36,8 @@ class LearningBenchConfig:
     """Peak learning rate."""
     n_obs_steps: int = 2
     """Observation frames the policy reads."""
+    precision: str = "fp32"
+    """Training arithmetic: fp32 or bf16 (autocast)."""
     episodes: int = 200
     """Evaluation episodes."""
     num_envs: int = 25
@@ -81,7 +83,7 @@ def train_config(c: LearningBenchConfig, store: Path, run: Path) -> Any:
                              n_obs_steps=c.n_obs_steps)  # fmt: skip
     return TrainConfig(policy=policy, dataset=str(store), episodes=f"first:{c.demos}", output=str(run),
                        steps=c.steps, batch_size=c.batch_size, lr=c.lr, save_every=max(c.steps // 4, 1),
-                       num_workers=c.num_workers, threads=c.threads, resume=True)  # fmt: skip
+                       num_workers=c.num_workers, threads=c.threads, precision=c.precision, resume=True)  # fmt: skip
 
 
 def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
@@ -109,7 +111,8 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
     }  # fmt: skip
     if c.write_docs:
         command = (f"honed-bench learning task={c.task} obs={c.obs} demos={c.demos} steps={c.steps} "
-                   f"batch_size={c.batch_size} lr={c.lr:g} n_obs_steps={c.n_obs_steps} episodes={c.episodes} "
+                   f"batch_size={c.batch_size} lr={c.lr:g} n_obs_steps={c.n_obs_steps} precision={c.precision} "
+                   f"episodes={c.episodes} "
                    f"threads={c.threads} write_docs=true")  # fmt: skip
         record_in_docs(f"learning_{c.task}_{c.obs}", command, table(out))
     return emit(out)

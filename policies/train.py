@@ -33,6 +33,7 @@ from honed.policies.train_report import TrainLog
 from honed.policies.training_state import BatchOrder, load_training_state, save_training_state
 
 STATE_DIR = "training"
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 class TrainingDiverged(RuntimeError):
@@ -197,6 +198,10 @@ def batches(dataset: Any, cfg: TrainConfig, start: int) -> tuple[BatchOrder, Ite
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Run (or resume) a training run; returns the summary also written to ``summary.json``."""
+    if cfg.precision not in PRECISIONS:
+        raise ValueError(
+            f"precision={cfg.precision!r} is not supported: set precision to one of {list(PRECISIONS)}"
+        )
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     device = torch.device(cfg.device)
@@ -218,7 +223,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     bar = tqdm(range(start, end), initial=start, total=cfg.steps, desc="train", disable=not cfg.progress)
     for step in bar:
         tic = time.perf_counter()
-        loss, metrics = policy.compute_loss(to_device(next(data), device))
+        with torch.autocast(device.type, PRECISIONS[cfg.precision], enabled=cfg.precision != "fp32"):
+            loss, metrics = policy.compute_loss(to_device(next(data), device))
         guard_finite(loss.detach(), "loss", step, order, dataset, root)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -58,6 +58,9 @@ class TrainConfig:
     """torch CPU threads (0: torch's default)."""
     device: str = "cpu"
     """Torch device (cpu, cuda, cuda:1, ...)."""
+    precision: str = "fp32"
+    """Forward-pass arithmetic: fp32, or bf16 (autocast; weights, optimizer and EMA stay fp32). bf16 is
+    faster on GPUs and on CPUs with AMX (ResNet-18 training about 1.7x on one such core)."""
     seed: int = 0
     """Seed of weights, data order and augmentation."""
     stop_after: int = 0

@@ -89,3 +89,19 @@ def test_image_policy_trains_and_loads(image_store, tmp_path):
     train(cfg)
     policy = load_policy(tmp_path / "run" / "checkpoints" / "last")
     assert policy.image_keys == ["observation.images.front"]
+
+
+def test_bf16_autocast_changes_the_arithmetic_not_the_stored_weights(state_store, tmp_path):
+    fp32 = train(config(state_store, tmp_path / "fp32", steps=2, log_every=1))
+    bf16 = train(config(state_store, tmp_path / "bf16", steps=2, log_every=1, precision="bf16"))
+    losses = [[json.loads(line)["loss"] for line in (tmp_path / run / "history.jsonl").read_text().splitlines()]
+              for run in ("fp32", "bf16")]  # fmt: skip
+    assert losses[0][0] != losses[1][0] and losses[1][0] == pytest.approx(losses[0][0], rel=0.05)
+    weights = load_file(str(tmp_path / "bf16/checkpoints/last/model.safetensors"))
+    assert all(w.dtype == torch.float32 and torch.isfinite(w).all() for w in weights.values())
+    assert fp32["final_loss"] > 0 and bf16["final_loss"] > 0
+
+
+def test_unknown_precision_is_named(state_store, tmp_path):
+    with pytest.raises(ValueError, match="precision='fp16'.*fp32"):
+        train(config(state_store, tmp_path / "run", precision="fp16"))
