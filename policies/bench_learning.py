@@ -112,8 +112,7 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
     if c.write_docs:
         command = (f"honed-bench learning task={c.task} obs={c.obs} demos={c.demos} steps={c.steps} "
                    f"batch_size={c.batch_size} lr={c.lr:g} n_obs_steps={c.n_obs_steps} precision={c.precision} "
-                   f"episodes={c.episodes} "
-                   f"threads={c.threads} write_docs=true")  # fmt: skip
+                   f"episodes={c.episodes} threads={c.threads} output={c.output} write_docs=true")  # fmt: skip
         record_in_docs(f"learning_{c.task}_{c.obs}", command, table(out))
     return emit(out)
 
