@@ -47,6 +47,11 @@ def compile_for_sampling(fn: Any) -> Any:
     return torch.compile(fn, dynamic=False)
 
 
+def sampling_compiled(owner: nn.Module, name: str) -> Any:
+    """The compiled callable ``owner`` keeps under ``name``, if there is one and no gradient is wanted."""
+    return None if torch.is_grad_enabled() else owner.__dict__.get(name)
+
+
 class Denoiser(nn.Module, ABC):
     """x (B, H, A), t (B,), obs tokens (B, S, F) -> prediction (B, H, A)."""
 
@@ -72,8 +77,8 @@ class Denoiser(nn.Module, ABC):
 
     def step(self, x: Tensor, prepared: Any) -> Tensor:
         """:meth:`denoise` for samplers: the compiled version when compiled and no gradient is wanted."""
-        compiled = self.__dict__.get("_compiled")
-        if compiled is not None and not torch.is_grad_enabled():
+        compiled = sampling_compiled(self, "_compiled")
+        if compiled is not None:
             return compiled(x, prepared)
         return self.denoise(x, prepared)
 

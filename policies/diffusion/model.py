@@ -17,7 +17,7 @@ from honed.features import ACTION, IMAGE_PREFIX, PRIVILEGED, STATE, TASK, Featur
 from honed.policies.base import Batch, Policy, register_policy
 from honed.policies.contract import Contract
 from honed.policies.diffusion.config import DiffusionConfig
-from honed.policies.diffusion.denoisers import DENOISERS, compile_for_sampling
+from honed.policies.diffusion.denoisers import DENOISERS, compile_for_sampling, sampling_compiled
 from honed.policies.diffusion.objectives import OBJECTIVES
 from honed.policies.encoders import ImageEncoder, StateEncoder
 from honed.policies.language import SAVED_DIR, TaskEmbedding, TextEncoder
@@ -135,8 +135,8 @@ class DiffusionPolicy(Policy):
 
     def encode_frames(self, frames: Batch) -> Tensor:
         """Per-frame features (N, F) from state (N, S) and images (N, H, W, 3)."""
-        compiled = self.__dict__.get("_compiled_encode")
-        if compiled is not None and not torch.is_grad_enabled():
+        compiled = sampling_compiled(self, "_compiled_encode")
+        if compiled is not None:
             return compiled({k: frames[k] for k in self.vector_keys + self.image_keys})
         return self._encode_frames(frames)
 
