@@ -4,7 +4,9 @@
 
 Records ``demos`` scripted-expert episodes with honed-record's loop (reset seeds 0..demos-1), trains
 a diffusion policy with honed-train, and evaluates it with honed-eval on reset seeds from
-``eval_seed`` (never the demos' initial states). The last line is the JSON summary: success rate
+``eval_seed`` (never the demos' initial states). With ``eval_every`` the run also evaluates during
+training on seeds from 10,000 (apart from both), and ``select=best`` benchmarks the checkpoint that
+scored highest there instead of the last one. The last line is the JSON summary: success rate
 with its Wilson interval, data size, steps and the wall-clock of each stage.
 """
 
@@ -40,6 +42,12 @@ class LearningBenchConfig:
     """Training arithmetic: fp32 or bf16 (autocast)."""
     episodes: int = 200
     """Evaluation episodes."""
+    eval_every: int = 0
+    """Also evaluate during training every this many steps, on seeds apart from the benchmark's (0: never)."""
+    eval_episodes: int = 50
+    """Episodes per evaluation during training."""
+    select: str = "last"
+    """Checkpoint to benchmark: last, or best (highest success during training; needs eval_every)."""
     num_envs: int = 25
     """Twin worlds during evaluation."""
     eval_seed: int = 100_000
@@ -72,18 +80,26 @@ def record_demos(c: LearningBenchConfig, store: Path) -> float:
     return time.perf_counter() - tic
 
 
+def check(c: LearningBenchConfig) -> None:
+    """Refuse settings the run could not honour, before any demo is recorded."""
+    if c.obs not in ("state", "images"):
+        raise SystemExit(f"honed-bench learning: obs must be state or images, got {c.obs!r}")
+    if c.select not in ("last", "best") or (c.select == "best" and c.eval_every <= 0):
+        raise SystemExit(f"honed-bench learning: select={c.select!r}: use last, or best with eval_every > 0")
+
+
 def train_config(c: LearningBenchConfig, store: Path, run: Path) -> Any:
     from honed.policies.diffusion.config import DiffusionConfig
     from honed.policies.train_config import TrainConfig
 
-    if c.obs not in ("state", "images"):
-        raise SystemExit(f"honed-bench learning: obs must be state or images, got {c.obs!r}")
     images = c.obs == "images"
     policy = DiffusionConfig(cameras=["front", "wrist"] if images else [], use_privileged=not images,
                              n_obs_steps=c.n_obs_steps)  # fmt: skip
     return TrainConfig(policy=policy, dataset=str(store), episodes=f"first:{c.demos}", output=str(run),
                        steps=c.steps, batch_size=c.batch_size, lr=c.lr, save_every=max(c.steps // 4, 1),
-                       num_workers=c.num_workers, threads=c.threads, precision=c.precision, resume=True)  # fmt: skip
+                       num_workers=c.num_workers, threads=c.threads, precision=c.precision, resume=True,
+                       task=c.task if c.eval_every > 0 else "", eval_every=c.eval_every,
+                       eval_episodes=c.eval_episodes, eval_envs=c.num_envs)  # fmt: skip
 
 
 def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
@@ -91,28 +107,31 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
     from honed.policies.train import train
     from honed.sim.evaluate import EvalConfig, evaluate
 
+    check(c)
     root = Path(c.output)
     store, run = root / c.task / "store", root / f"{c.task}_{c.obs}" / "run"
     record_s = record_demos(c, store)
-    tic = time.perf_counter()
     summary = train(train_config(c, store, run))
-    train_s = time.perf_counter() - tic
     tic = time.perf_counter()
-    result = evaluate(EvalConfig(checkpoint=str(run / "checkpoints" / "last"), task=c.task, episodes=c.episodes,
+    checkpoint = run / "checkpoints" / c.select
+    result = evaluate(EvalConfig(checkpoint=str(checkpoint), task=c.task, episodes=c.episodes,
                                  num_envs=c.num_envs, seed=c.eval_seed, threads=c.threads,
                                  output=str(root / f"{c.task}_{c.obs}" / "eval")))  # fmt: skip
     out = {
         "task": c.task, "obs": c.obs, "demos": c.demos, "samples": summary["dataset"]["samples"],
-        "steps": c.steps, "batch_size": c.batch_size, "train_wall_s": round(train_s, 1),
+        "steps": c.steps, "batch_size": c.batch_size, "train_wall_s": round(summary["total_wall_s"], 1),
         "train_samples_per_s": summary["samples_per_s"], "record_wall_s": round(record_s, 1),
         "eval_episodes": result["episodes"], "success_rate": result["success_rate"],
         "success_ci95": [round(x, 4) for x in result["success_ci95"]], "mean_return": round(result["mean_return"], 2),
         "mean_length": round(result["mean_length"], 1), "eval_wall_s": round(time.perf_counter() - tic, 1),
+        "checkpoint": c.select, "checkpoint_step": int(checkpoint.resolve().name.removeprefix("step_")),
+        "in_training_evaluations": summary["evaluations"],
     }  # fmt: skip
     if c.write_docs:
         command = (f"honed-bench learning task={c.task} obs={c.obs} demos={c.demos} steps={c.steps} "
                    f"batch_size={c.batch_size} lr={c.lr:g} n_obs_steps={c.n_obs_steps} precision={c.precision} "
-                   f"episodes={c.episodes} threads={c.threads} output={c.output} write_docs=true")  # fmt: skip
+                   f"episodes={c.episodes} eval_every={c.eval_every} eval_episodes={c.eval_episodes} "
+                   f"select={c.select} threads={c.threads} output={c.output} write_docs=true")  # fmt: skip
         record_in_docs(f"learning_{c.task}_{c.obs}", command, table(out))
     return emit(out)
 
@@ -120,9 +139,10 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
 def table(out: dict[str, Any]) -> str:
     low, high = out["success_ci95"]
     return (
-        "| task | obs | demos (samples) | steps x batch | train wall-clock | success (95% CI) | mean length |\n"
-        "|---|---|---|---|---|---|---|\n"
+        "| task | obs | demos (samples) | steps x batch | checkpoint | train wall-clock | success (95% CI) "
+        "| mean length |\n|---|---|---|---|---|---|---|---|\n"
         f"| {out['task']} | {out['obs']} | {out['demos']} ({out['samples']}) | {out['steps']} x {out['batch_size']} "
+        f"| {out['checkpoint']} (step {out['checkpoint_step']}) "
         f"| {out['train_wall_s'] / 60:.1f} min | {out['success_rate']:.1%} ({low:.1%}-{high:.1%}) over "
         f"{out['eval_episodes']} episodes | {out['mean_length']} |\n\n"
         "The machine was shared with other jobs (wall-clock varies with load)."

@@ -4,12 +4,15 @@
     loop: batch ─► loss ─► finite? ─► AdamW step ─► cosine LR ─► EMA ─► log / checkpoint / evaluate
 
 Checkpoints are ``checkpoints/step_NNNNNNN`` (deployable EMA weights + ``training/`` state for exact
-resume) with ``checkpoints/last`` pointing at the newest. A non-finite loss or gradient stops the run
-naming the step and the batch's samples; the last good checkpoint is left as it was.
+resume) with ``checkpoints/last`` pointing at the newest. When the run evaluates in the twin, every
+evaluated step is saved and ``checkpoints/best`` points at the one with the highest success rate (then
+mean return; ``best.json`` holds its scores; pruning never removes it). A non-finite loss or gradient
+stops the run naming the step and the batch's samples; the last good checkpoint is left as it was.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -26,13 +29,14 @@ from tqdm import tqdm
 
 from honed.features import ACTION, TASK, Feature, Features
 from honed.policies.base import Policy, policy_class_for
-from honed.policies.checkpoint import read_config, read_contract, save_policy
+from honed.policies.checkpoint import read_config, read_contract, save_policy, write_json
 from honed.policies.contract import Contract, ContractError
 from honed.policies.train_config import TrainConfig
 from honed.policies.train_report import TrainLog
 from honed.policies.training_state import BatchOrder, load_training_state, save_training_state
 
 STATE_DIR = "training"
+BEST = "best.json"
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
@@ -108,9 +112,19 @@ def ema_weights(ema: EMAModel | None, policy: Policy) -> Iterator[None]:
         ema.restore(params)
 
 
+def point(root: Path, name: str, folder: Path) -> None:
+    """Atomically make ``root/name`` a relative link to ``folder``."""
+    link = root / f"{name}.tmp"
+    link.unlink(missing_ok=True)
+    link.symlink_to(folder.name)
+    os.replace(link, root / name)
+
+
 def save_checkpoint(
     root: Path, step: int, policy: Policy, ema: EMAModel | None, optimizer: Any, scheduler: Any, keep: int = 2
 ) -> Path:
+    """Save step ``step`` (EMA weights + training state), point ``last`` at it and prune all but the
+    newest ``keep`` steps and the one ``best`` points at."""
     raw = {k: v.clone() for k, v in policy.state_dict().items()}
 
     def training_state(staging: Path) -> None:
@@ -118,13 +132,28 @@ def save_checkpoint(
 
     with ema_weights(ema, policy):
         folder = save_policy(policy, root / f"step_{step:07d}", extra=training_state)
-    link = root / "last.tmp"
-    link.unlink(missing_ok=True)
-    link.symlink_to(folder.name)
-    os.replace(link, root / "last")
+    point(root, "last", folder)
+    best = (root / "best").resolve() if (root / "best").exists() else None
     for old in sorted(root.glob("step_*"))[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        if old.resolve() != best:
+            shutil.rmtree(old, ignore_errors=True)
     return folder
+
+
+def record_best(root: Path, folder: Path, step: int, result: dict[str, Any]) -> dict[str, Any]:
+    """Point ``best`` at ``folder`` if its evaluation beats the best so far (success rate, then mean
+    return; a tie keeps the earlier step). Returns the best scores, also kept in ``best.json``."""
+    score = {"step": step, "success_rate": result["success_rate"], "mean_return": result["mean_return"]}
+    path = root / BEST
+    held = json.loads(path.read_text()) if path.exists() and (root / "best").exists() else None
+    if held is not None and (held["success_rate"], held["mean_return"]) >= (
+        score["success_rate"],
+        score["mean_return"],
+    ):
+        return held
+    write_json(path, score)
+    point(root, "best", folder)
+    return score
 
 
 def describe_batch(dataset: Any, indices: list[int]) -> str:
@@ -238,11 +267,16 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         lr = float(scheduler.get_last_lr()[0])
         rate = log.step(done, metrics, grad_norm, lr, order.batch_size, tic, cfg.log_every)
         bar.set_postfix(loss=f"{metrics['loss']:.4f}", samples_s=f"{rate:.0f}")
-        if done % cfg.save_every == 0 or done == end:
-            save_checkpoint(root, done, policy, ema, optimizer, scheduler)
-        if cfg.task and (done == cfg.steps or (cfg.eval_every and done % cfg.eval_every == 0)):
+        evaluating = bool(cfg.task) and (
+            done == cfg.steps or (cfg.eval_every > 0 and done % cfg.eval_every == 0)
+        )
+        if done % cfg.save_every == 0 or done == end or evaluating:
+            folder = save_checkpoint(root, done, policy, ema, optimizer, scheduler)
+        if evaluating:
             with ema_weights(ema, policy):
-                log.evaluation(done, evaluate_during_training(policy, cfg))
+                result = evaluate_during_training(policy, cfg)
+            log.evaluation(done, result)
+            record_best(root, folder, done, result)
             policy.train()
     return log.finish(cfg, start)
 

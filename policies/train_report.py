@@ -31,6 +31,8 @@ class TrainLog:
             self.history.unlink(missing_ok=True)
         else:
             self._truncate_history(start_step)
+        rows = self._rows()
+        self.earlier_s = float(rows[-1].get("elapsed_s", 0.0)) if rows else 0.0  # spent before a resume
         self.began = time.perf_counter()
         self.rate = 0.0
         self.window: list[float] = []
@@ -67,8 +69,13 @@ class TrainLog:
                 self.writer.add_scalar(f"train/{name}", value, step)
             self.writer.add_scalar("train/samples_per_s", self.rate, step)
             with self.history.open("a") as f:
-                f.write(json.dumps({"step": step, "loss": loss, "samples_per_s": self.rate}) + "\n")
+                row = {"step": step, "loss": loss, "samples_per_s": self.rate, "elapsed_s": self.elapsed()}
+                f.write(json.dumps(row) + "\n")
         return self.rate
+
+    def elapsed(self) -> float:
+        """Seconds the run has taken so far, across resumes."""
+        return round(self.earlier_s + time.perf_counter() - self.began, 2)
 
     def evaluation(self, step: int, result: dict[str, Any]) -> None:
         self.evaluations.append({"step": step, **{k: result[k] for k in ("success_rate", "mean_return")}})
@@ -79,10 +86,12 @@ class TrainLog:
     def finish(self, cfg: Any, start: int) -> dict[str, Any]:
         self.writer.close()
         rows = self._rows()
+        best = self.out / "checkpoints" / "best.json"
         summary = {
             "steps": cfg.steps,
             "resumed_from": start,
             "wall_s": round(time.perf_counter() - self.began, 2),
+            "total_wall_s": self.elapsed(),
             "samples_per_s": round(self.rate, 1),
             "final_loss": rows[-1]["loss"] if rows else None,
             "dataset": {
@@ -92,6 +101,7 @@ class TrainLog:
             },
             "evaluations": self.evaluations,
             "checkpoint": str((self.out / "checkpoints" / "last").resolve()),
+            "best": json.loads(best.read_text()) if best.exists() else None,
             "config": dataclasses.asdict(cfg),
         }
         write_json(self.out / "summary.json", summary)

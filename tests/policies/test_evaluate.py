@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,8 +10,8 @@ import pytest
 import torch
 
 from honed.features import ACTION, Feature, Features
-from honed.policies import Contract, ContractError, DiffusionPolicy, save_policy
-from honed.policies.train import train
+from honed.policies import Contract, ContractError, DiffusionPolicy, load_policy, save_policy
+from honed.policies.train import record_best, train
 from honed.policies.train_config import DEBUG, TrainConfig
 from honed.sim.evaluate import CompareConfig, EvalConfig, compare, evaluate, evaluate_policy
 
@@ -80,6 +81,35 @@ def test_train_then_evaluate_end_to_end(demo_store, tmp_path):
     comparison = compare(CompareConfig(a=str(out), b=str(out), output=str(tmp_path / "cmp")))
     assert comparison["paired_episodes"] == 3 and comparison["p_value"] == 1.0
     assert (tmp_path / "cmp" / "compare.png").exists()
+
+
+def test_best_checkpoint_follows_in_training_evaluation_across_a_resume(demo_store, tmp_path, monkeypatch):
+    """Checkpoint choice is tested here, so the twin's score per evaluated step is scripted."""
+    import honed.policies.train as train_module
+
+    scores = iter([0.6, 0.2, 0.4, 0.3])  # steps 2, 4, 6, 8
+    monkeypatch.setattr(train_module, "evaluate_during_training",
+                        lambda policy, cfg: {"success_rate": next(scores), "mean_return": 1.0, "mean_length": 9})  # fmt: skip
+    cfg = TrainConfig(**{**DEBUG.__dict__, "dataset": str(demo_store), "output": str(tmp_path / "run"),
+                         "task": "pick_cube", "steps": 8, "save_every": 100, "eval_every": 2, "progress": False})  # fmt: skip
+    cfg.policy = type(DEBUG.policy)(**{**DEBUG.policy.__dict__, "cameras": [], "unet_widths": [16, 32]})
+    train(dataclasses.replace(cfg, stop_after=4))
+    summary = train(dataclasses.replace(cfg, resume=True))
+    root = tmp_path / "run" / "checkpoints"
+    assert summary["resumed_from"] == 4 and next(scores, None) is None
+    assert summary["best"] == {"step": 2, "success_rate": 0.6, "mean_return": 1.0}
+    assert (root / "best").resolve().name == "step_0000002"
+    assert sorted(p.name for p in root.glob("step_*")) == ["step_0000002", "step_0000006", "step_0000008"]
+    assert load_policy(root / "best").contract.tasks == load_policy(root / "last").contract.tasks
+
+
+def test_an_equal_score_keeps_the_earlier_best(tmp_path):
+    first, second = tmp_path / "step_0000002", tmp_path / "step_0000004"
+    first.mkdir(), second.mkdir()
+    record_best(tmp_path, first, 2, {"success_rate": 0.5, "mean_return": 3.0})
+    assert record_best(tmp_path, second, 4, {"success_rate": 0.5, "mean_return": 3.0})["step"] == 2
+    assert record_best(tmp_path, second, 4, {"success_rate": 0.5, "mean_return": 3.5})["step"] == 4
+    assert (tmp_path / "best").resolve() == second
 
 
 def test_camera_policy_evaluates_on_rendered_images(pk, tmp_path):

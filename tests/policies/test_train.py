@@ -34,6 +34,7 @@ def test_two_steps_then_resume_equals_an_uninterrupted_run(state_store, tmp_path
     assert (tmp_path / "b" / "checkpoints" / "last").resolve().name == "step_0000002"
     resumed = train(config(state_store, tmp_path / "b", steps=4, save_every=2, resume=True, log_every=1))
     assert resumed["resumed_from"] == 2 and straight["resumed_from"] == 0
+    assert resumed["total_wall_s"] > resumed["wall_s"]  # the time before the resume is counted
     a, b = tensors(tmp_path / "a/checkpoints/last"), tensors(tmp_path / "b/checkpoints/last")
     assert a.keys() == b.keys()
     different = [k for k in a if k != "rng.torch" and not torch.equal(a[k], b[k])]

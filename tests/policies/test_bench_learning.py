@@ -1,0 +1,32 @@
+"""``honed-bench learning`` end to end at toy size: demos, training with in-training evaluation, the
+benchmark on the chosen checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from honed.policies.bench_learning import VERB, LearningBenchConfig, run_bench, table
+
+
+def test_best_checkpoint_is_benchmarked_and_reported(tmp_path, capsys):
+    cfg = dataclasses.replace(VERB.presets["debug"], output=str(tmp_path), eval_every=2, eval_episodes=2,
+                              select="best", threads=1, num_workers=0)  # fmt: skip
+    out = run_bench(cfg)
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == out
+    assert [e["step"] for e in out["in_training_evaluations"]] == [2, 4]
+    best = json.loads((tmp_path / "pick_cube_state/run/checkpoints/best.json").read_text())
+    assert out["checkpoint"] == "best" and out["checkpoint_step"] == best["step"]
+    saved = json.loads((tmp_path / "pick_cube_state/eval/results.json").read_text())
+    assert saved["episodes"] == out["eval_episodes"] == 2
+    assert f"best (step {best['step']})" in table(out)
+
+
+@pytest.mark.parametrize("select, every", [("best", 0), ("first", 2)])
+def test_a_checkpoint_choice_it_cannot_make_is_refused_before_work(tmp_path, select, every):
+    cfg = LearningBenchConfig(output=str(tmp_path), select=select, eval_every=every)
+    with pytest.raises(SystemExit, match="select="):
+        run_bench(cfg)
+    assert not any(tmp_path.iterdir())
