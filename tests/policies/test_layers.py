@@ -47,6 +47,19 @@ def test_large_batches_take_torchs_convolution_with_the_same_result(monkeypatch)
     torch.testing.assert_close(conv1d(x, w, b), small, rtol=1e-5, atol=1e-5)
 
 
+def test_training_takes_torchs_convolution_with_the_same_values_and_gradients():
+    x, b = torch.randn(2, 4, 16), torch.randn(6)
+    w = torch.randn(6, 4, 5, requires_grad=True)
+    assert layers.unfolded(x, w.detach()) and not layers.unfolded(x, w)
+    with torch.no_grad():
+        inference = conv1d(x, w, b)
+    training = conv1d(x, w, b)
+    torch.testing.assert_close(training, inference, rtol=1e-5, atol=1e-5)
+    training.square().sum().backward()
+    expected = torch.autograd.grad(F.conv1d(x, w, b, padding=2).square().sum(), w)[0]
+    torch.testing.assert_close(w.grad, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_time_embedding_tells_times_apart():
     emb = SinusoidalEmbedding(32)(torch.tensor([0.0, 1.0, 50.0, 50.5]))
     assert emb.shape == (4, 32)
