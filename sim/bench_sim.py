@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,8 @@ from honed.sim.core import build_world
 from honed.sim.env import TwinEnv
 from honed.sim.tasks.base import HOME_QPOS
 
+RAW_BOUND = "raw_mj_step_bound_env_steps_per_s"
+
 
 @dataclass
 class SimBenchConfig:
@@ -32,6 +35,8 @@ class SimBenchConfig:
     """Batch sizes to measure."""
     seconds: float = 3.0
     """Wall-clock seconds per measurement."""
+    rounds: int = 3
+    """Turns each contender takes per batch size; the figures are the medians (speed drifts)."""
     warp: bool = True
     """Also measure the MuJoCo Warp backend on its CPU device (compiles kernels on first use)."""
     warp_steps: int = 5
@@ -56,17 +61,19 @@ def rate(step: Callable[[], object], per_call: int, seconds: float) -> float:
     return per_call * calls / (time.perf_counter() - start)
 
 
-def batched_rate(cfg: SimConfig, n: int, seconds: float) -> float:
+@contextmanager
+def batched_stepper(cfg: SimConfig, n: int) -> Iterator[Callable[[], object]]:
     env = BatchedEnv(cfg, num_envs=n)
     env.reset()
     acts = actions(n, np.random.default_rng(0)).astype(np.float32)
     try:
-        return rate(lambda: env.step(acts), n, seconds)
+        yield lambda: env.step(acts)
     finally:
         env.close()
 
 
-def vector_rate(cfg: SimConfig, n: int, seconds: float, vector_cls: type) -> float:
+@contextmanager
+def vector_stepper(cfg: SimConfig, n: int, vector_cls: type) -> Iterator[Callable[[], object]]:
     venv = vector_cls(
         [lambda: TwinEnv(SimConfig(task=cfg.task)) for _ in range(n)],
         autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
@@ -74,9 +81,26 @@ def vector_rate(cfg: SimConfig, n: int, seconds: float, vector_cls: type) -> flo
     venv.reset(seed=0)
     acts = actions(n, np.random.default_rng(0)).astype(np.float32)
     try:
-        return rate(lambda: venv.step(acts), n, seconds)
+        yield lambda: venv.step(acts)
     finally:
         venv.close()
+
+
+def measure(cfg: SimConfig, n: int, seconds: float, rounds: int) -> dict[str, float]:
+    """Each contender at ``n`` worlds, ``rounds`` times in turn (all built once); the median of each.
+    Taking turns puts every contender under the same drift of the machine's speed."""
+    with ExitStack() as stack:
+        steppers = {
+            "batched_env_steps_per_s": stack.enter_context(batched_stepper(cfg, n)),
+            "sync_vector_env_steps_per_s": stack.enter_context(vector_stepper(cfg, n, gym.vector.SyncVectorEnv)),
+            "async_vector_env_steps_per_s": stack.enter_context(vector_stepper(cfg, n, gym.vector.AsyncVectorEnv)),
+        }  # fmt: skip
+        samples: dict[str, list[float]] = {k: [] for k in [*steppers, RAW_BOUND]}
+        for _ in range(rounds):
+            for key, step in steppers.items():
+                samples[key].append(rate(step, n, seconds))
+            samples[RAW_BOUND].append(raw_bound(cfg, n, seconds))
+    return {key: float(np.median(values)) for key, values in samples.items()}
 
 
 def raw_bound(cfg: SimConfig, n: int, seconds: float) -> float:
@@ -121,14 +145,7 @@ def run_bench(c: SimBenchConfig) -> dict:
     cfg = SimConfig(task=c.task)
     rows = []
     for n in c.num_envs:
-        row: dict[str, Any] = {
-            "task": c.task,
-            "num_envs": n,
-            "batched_env_steps_per_s": batched_rate(cfg, n, c.seconds),
-            "sync_vector_env_steps_per_s": vector_rate(cfg, n, c.seconds, gym.vector.SyncVectorEnv),
-            "async_vector_env_steps_per_s": vector_rate(cfg, n, c.seconds, gym.vector.AsyncVectorEnv),
-            "raw_mj_step_bound_env_steps_per_s": raw_bound(cfg, n, c.seconds),
-        }
+        row: dict[str, Any] = {"task": c.task, "num_envs": n, **measure(cfg, n, c.seconds, c.rounds)}
         if c.warp:
             row["warp_cpu_env_steps_per_s"] = warp_rate(cfg, n, c.warp_steps)
         print({k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
@@ -139,10 +156,15 @@ def run_bench(c: SimBenchConfig) -> dict:
         top["render_fps_224"] = render_fps(cfg, 224, c.seconds)
     top["batched_vs_sync"] = top["batched_env_steps_per_s"] / top["sync_vector_env_steps_per_s"]
     top["batched_vs_async"] = top["batched_env_steps_per_s"] / top["async_vector_env_steps_per_s"]
-    top["batched_vs_raw_bound"] = top["batched_env_steps_per_s"] / top["raw_mj_step_bound_env_steps_per_s"]
+    top["batched_vs_raw_bound"] = top["batched_env_steps_per_s"] / top[RAW_BOUND]
+    top["rounds"] = c.rounds
     top["by_num_envs"] = rows
     if c.write_docs:
-        record_in_docs("sim", "honed-bench sim write_docs=true", table(rows, top))
+        record_in_docs(
+            "sim",
+            f"honed-bench sim rounds={c.rounds} seconds={c.seconds:g} write_docs=true",
+            table(rows, top),
+        )
     return emit(top)
 
 
@@ -167,6 +189,7 @@ def table(rows: list[dict], top: dict) -> str:
     ]
     extra = {k: v for k, v in top.items() if k.startswith(("render", "batched_vs"))}
     lines += ["", ", ".join(f"`{k}` = {v:.2f}" for k, v in extra.items())]
+    lines += ["", f"Each figure is the median of {top['rounds']} turns taken in rotation within one run."]
     return "\n".join(lines)
 
 
@@ -174,5 +197,5 @@ VERB = Verb(
     SimBenchConfig,
     run_bench,
     "env-steps/s of the batched twin vs gymnasium vector envs and the raw mj_step bound",
-    presets={"debug": SimBenchConfig(num_envs=[1, 4], seconds=0.3, warp=False, render=True)},
+    presets={"debug": SimBenchConfig(num_envs=[1, 4], seconds=0.3, rounds=1, warp=False, render=True)},
 )
