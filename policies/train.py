@@ -254,6 +254,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     policy.to(device).train()
     params, optimizer, scheduler, ema = optimisation(policy, cfg)
     start = 0
+    if resume_from is None:  # a fresh run does not inherit an earlier run's best
+        (root / "best").unlink(missing_ok=True)
+        (root / BEST).unlink(missing_ok=True)
     if resume_from is not None:
         start, raw = load_training_state(resume_from / STATE_DIR, optimizer, scheduler, ema)
         policy.load_state_dict(raw)

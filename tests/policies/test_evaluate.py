@@ -101,6 +101,9 @@ def test_best_checkpoint_follows_in_training_evaluation_across_a_resume(demo_sto
     assert (root / "best").resolve().name == "step_0000002"
     assert sorted(p.name for p in root.glob("step_*")) == ["step_0000002", "step_0000006", "step_0000008"]
     assert load_policy(root / "best").contract.tasks == load_policy(root / "last").contract.tasks
+    scores = iter([0.1])
+    fresh = train(dataclasses.replace(cfg, steps=4, eval_every=4, resume=False))
+    assert fresh["best"] == {"step": 4, "success_rate": 0.1, "mean_return": 1.0}
 
 
 def test_an_equal_score_keeps_the_earlier_best(tmp_path):
