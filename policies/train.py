@@ -146,10 +146,8 @@ def record_best(root: Path, folder: Path, step: int, result: dict[str, Any]) -> 
     score = {"step": step, "success_rate": result["success_rate"], "mean_return": result["mean_return"]}
     path = root / BEST
     held = json.loads(path.read_text()) if path.exists() and (root / "best").exists() else None
-    if held is not None and (held["success_rate"], held["mean_return"]) >= (
-        score["success_rate"],
-        score["mean_return"],
-    ):
+    rank = lambda r: (r["success_rate"], r["mean_return"])  # noqa: E731
+    if held is not None and rank(held) >= rank(score):
         return held
     write_json(path, score)
     point(root, "best", folder)
