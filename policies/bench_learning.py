@@ -28,6 +28,8 @@ class LearningBenchConfig:
     """Twin task (its scripted expert records the demos)."""
     demos: int = 100
     """Expert demonstrations to record (reused if the store already holds them)."""
+    recoveries: float = 0.0
+    """Fraction of demos whose first attempt the expert fails on purpose and recovers from (0..1)."""
     obs: str = "state"
     """Observations: state (joints + object poses), or images (front + wrist cameras at 96x96, plus joints)."""
     steps: int = 6000
@@ -53,7 +55,7 @@ class LearningBenchConfig:
     eval_seed: int = 100_000
     """Reset seed of the first evaluation episode (demos use seeds 0..demos-1)."""
     output: str = "outputs/bench/learning"
-    """Root folder: <task>/store, <task>_<obs>/run, <task>_<obs>/eval."""
+    """Root folder: <task>/store (store_recoveries<r> with recoveries), <task>_<obs>/run, <task>_<obs>/eval."""
     threads: int = 2
     """torch CPU threads."""
     num_workers: int = 1
@@ -74,16 +76,26 @@ def record_demos(c: LearningBenchConfig, store: Path) -> float:
         raise SystemExit(f"{store} holds {have} of {c.demos} demos; remove it to record them afresh")
     tic = time.perf_counter()
     cfg = RecordConfig(store=str(store), robot="so101_twin", teleop="expert", task=c.task, episodes=c.demos,
-                       realtime=False, reset_s=0.0, seed=0, progress=True)  # fmt: skip
+                       realtime=False, reset_s=0.0, seed=0, progress=True,
+                       teleop_options={"recoveries": c.recoveries} if c.recoveries else {})  # fmt: skip
     if record(cfg) != 0:
         raise SystemExit("honed-bench learning: recording the expert demos failed")
     return time.perf_counter() - tic
+
+
+def store_name(c: LearningBenchConfig) -> str:
+    """Demos recorded with recoveries live apart from plain ones, so neither is reused for the other."""
+    return f"store_recoveries{c.recoveries:g}" if c.recoveries else "store"
 
 
 def check(c: LearningBenchConfig) -> None:
     """Refuse settings the run could not honour, before any demo is recorded."""
     if c.obs not in ("state", "images"):
         raise SystemExit(f"honed-bench learning: obs must be state or images, got {c.obs!r}")
+    if not 0.0 <= c.recoveries <= 1.0:
+        raise SystemExit(
+            f"honed-bench learning: recoveries is a fraction of the demos; use 0..1, got {c.recoveries}"
+        )
     if c.select not in ("last", "best") or (c.select == "best" and c.eval_every <= 0):
         raise SystemExit(f"honed-bench learning: select={c.select!r}: use last, or best with eval_every > 0")
 
@@ -109,7 +121,7 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
 
     check(c)
     root = Path(c.output)
-    store, run = root / c.task / "store", root / f"{c.task}_{c.obs}" / "run"
+    store, run = root / c.task / store_name(c), root / f"{c.task}_{c.obs}" / "run"
     record_s = record_demos(c, store)
     summary = train(train_config(c, store, run))
     tic = time.perf_counter()
@@ -118,7 +130,7 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
                                  num_envs=c.num_envs, seed=c.eval_seed, threads=c.threads,
                                  output=str(root / f"{c.task}_{c.obs}" / "eval")))  # fmt: skip
     out = {
-        "task": c.task, "obs": c.obs, "demos": c.demos, "samples": summary["dataset"]["samples"],
+        "task": c.task, "obs": c.obs, "demos": c.demos, "recoveries": c.recoveries, "samples": summary["dataset"]["samples"],
         "steps": c.steps, "batch_size": c.batch_size, "train_wall_s": round(summary["total_wall_s"], 1),
         "train_samples_per_s": summary["samples_per_s"], "record_wall_s": round(record_s, 1),
         "eval_episodes": result["episodes"], "success_rate": result["success_rate"],
@@ -128,11 +140,13 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
         "in_training_evaluations": summary["evaluations"],
     }  # fmt: skip
     if c.write_docs:
-        command = (f"honed-bench learning task={c.task} obs={c.obs} demos={c.demos} steps={c.steps} "
+        recoveries = f"recoveries={c.recoveries:g} " if c.recoveries else ""
+        command = (f"honed-bench learning task={c.task} obs={c.obs} demos={c.demos} {recoveries}steps={c.steps} "
                    f"batch_size={c.batch_size} lr={c.lr:g} n_obs_steps={c.n_obs_steps} precision={c.precision} "
                    f"episodes={c.episodes} eval_every={c.eval_every} eval_episodes={c.eval_episodes} "
                    f"select={c.select} threads={c.threads} output={c.output} write_docs=true")  # fmt: skip
-        record_in_docs(f"learning_{c.task}_{c.obs}", command, table(out))
+        key = f"learning_{c.task}_{c.obs}" + (f"_recoveries{c.recoveries:g}" if c.recoveries else "")
+        record_in_docs(key, command, table(out))
     return emit(out)
 
 

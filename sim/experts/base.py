@@ -2,7 +2,9 @@
 
 Each expert is registered under its task's name, has more than one strategy (so demonstrations are
 multimodal) and takes Gaussian action noise. They plan in Cartesian space and map to joints with
-``honed.sim.ik.JacobianIK``.
+``honed.sim.ik.JacobianIK``. An expert that can recover from a failed attempt may also be asked to
+fail on purpose now and then (``recoveries``), so that its demos show the recovery a policy needs
+once its own attempt goes wrong; the deliberate failure is an episode's first attempt only.
 """
 
 from __future__ import annotations
@@ -37,7 +39,14 @@ class Expert(ABC):
         noise: float = 0.0,
         strategy: str | None = None,
         control_hz: float = 30.0,
+        recoveries: float = 0.0,
     ):
+        if not 0.0 <= recoveries <= 1.0:
+            raise ValueError(
+                f"recoveries is the fraction of episodes to recover in; use 0..1, got {recoveries}"
+            )
+        if recoveries > 0 and not self.can_recover:
+            raise ValueError(f"the {task.name} expert has no recovery to demonstrate; leave recoveries at 0")
         if strategy is not None and strategy not in self.strategies:
             raise ValueError(f"strategy {strategy!r} is not one of {', '.join(self.strategies)}")
         self.task = task
@@ -48,10 +57,17 @@ class Expert(ABC):
         self.fixed_strategy = strategy
         self.control_hz = control_hz
         self.strategy = strategy or self.strategies[0]
+        self.recoveries = recoveries
+        self.recovering = False
+        """Whether this episode's first attempt fails on purpose."""
+
+    can_recover = False
+    """Whether the expert can fail an attempt on purpose and recover (honours ``recoveries``)."""
 
     def reset(self, obs: dict[str, Any]) -> None:
         """Start an episode; picks a strategy at random unless one was fixed."""
         self.strategy = self.fixed_strategy or str(self.rng.choice(self.strategies))
+        self.recovering = self.recoveries > 0 and bool(self.rng.random() < self.recoveries)
         self.begin(obs)
 
     def act(self, obs: dict[str, Any]) -> np.ndarray:
@@ -76,9 +92,15 @@ class Expert(ABC):
 
 
 def make_expert(
-    task: str, seed: int = 0, noise: float = 0.0, strategy: str | None = None, **sim: Any
+    task: str,
+    seed: int = 0,
+    noise: float = 0.0,
+    strategy: str | None = None,
+    recoveries: float = 0.0,
+    **sim: Any,
 ) -> Expert:
     """An expert for ``task`` with its own copy of the twin's kinematics."""
     cfg = SimConfig(task=task, **sim)
     _, bound_task, _ = build_world(cfg)
-    return EXPERTS.get(task)(bound_task, np.random.default_rng(seed), noise, strategy, cfg.control_hz)
+    expert = EXPERTS.get(task)
+    return expert(bound_task, np.random.default_rng(seed), noise, strategy, cfg.control_hz, recoveries)

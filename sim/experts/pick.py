@@ -3,7 +3,8 @@
 Strategies (the demos' modes): ``square`` closes the jaws across the cube's face pair that needs the
 least wrist roll; ``turned`` closes them across the other face pair, a quarter turn of the wrist
 away. Both approach from above, descend straight down, squeeze, and lift while drawing the cube
-back toward the base. A grasp that comes up empty reopens and tries again.
+back toward the base. A grasp that comes up empty reopens and tries again. In an episode chosen for
+a recovery (``recoveries``) the first grasp is aimed beside the cube, so the demo shows that retry.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ BLOCKED = 0.01
 """How far (m) the tcp may stay above its grasp height before the descent counts as blocked."""
 EMPTY_GRIP = 0.3
 """Gripper angle (rad) below which closed jaws hold nothing (they stop near 0.6 on a 3 cm cube)."""
+MISS = (0.032, 0.04)
+"""Range (m) of the offset, across the closing axis, of a grasp aimed beside the cube on purpose (a
+recovery demo): far enough that the jaws close on nothing."""
 
 
 def grasp_rolls(pos: np.ndarray, cube_yaw: float) -> np.ndarray:
@@ -61,9 +65,12 @@ class GraspExpert(Expert):
     """Top-down cube grasping shared by the pick and place experts; subclasses say which cube."""
 
     strategies = ("square", "turned")
+    can_recover = True
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.miss = 0.0
+        """Signed offset (m) of this attempt's grasp across the closing axis (non-zero only in a deliberate miss)."""
         self.tracker = IKTracker(self.model, self.ik)
         self.runner = PhaseRunner(self.tracker, self.control_hz)
         self.roll = 0.0
@@ -78,6 +85,9 @@ class GraspExpert(Expert):
     def begin(self, obs: dict[str, Any]) -> None:
         state = np.asarray(obs[STATE], np.float64)
         self.tempo = float(self.rng.uniform(0.9, 1.1))
+        self.miss = 0.0
+        if self.recovering:
+            self.miss = float(self.rng.choice([-1.0, 1.0]) * self.rng.uniform(*MISS))
         self.runner.begin(self.phases(), state[:5], state[5])
 
     def plan(self, state: np.ndarray, privileged: np.ndarray, obs: dict[str, Any]) -> np.ndarray:
@@ -114,9 +124,9 @@ class GraspExpert(Expert):
         pos, quat = self.cube(privileged)
         roll = nearest_roll(grasp_rolls(pos, float(quat_yaw(quat))), self.roll)
         closing = azimuth(pos) + np.pi / 2 - roll  # world yaw the jaws close along
-        tcp = np.array([pos[0], pos[1], height]) - FIXED_JAW_CLEARANCE * np.array(
-            [np.cos(closing), np.sin(closing), 0.0]
-        )
+        across = np.array([np.cos(closing), np.sin(closing), 0.0])
+        along = np.array([-across[1], across[0], 0.0])
+        tcp = np.array([pos[0], pos[1], height]) - FIXED_JAW_CLEARANCE * across + self.miss * along
         return ToolPose(tcp, DOWN, roll_for_closing(tcp, closing))
 
     def above_cube(self, privileged: np.ndarray) -> ToolPose:
@@ -170,6 +180,11 @@ class GraspExpert(Expert):
     def retry_unless_holding(self, privileged: np.ndarray) -> str | None:
         return None if self.holding(privileged) else "reopen"
 
+    def start_retry(self, privileged: np.ndarray) -> None:
+        """Back off from a failed grasp; the next attempt aims at the cube itself."""
+        self.freeze(privileged)
+        self.miss = 0.0
+
     def reopen_goal(self, privileged: np.ndarray) -> ToolPose:
         return self.frozen.moved(self.frozen.pos + np.array([0.0, 0.0, 0.03]))
 
@@ -191,7 +206,7 @@ class GraspExpert(Expert):
                 self.seconds(0.6),
                 GRIPPER_OPEN,
                 self.reopen_goal,
-                enter=self.freeze,
+                enter=self.start_retry,
                 then=lambda _: again,
             )
         ]

@@ -89,6 +89,7 @@ def run_expert(
     seed: int = 0,
     noise: float = 0.0,
     strategy: str | None = None,
+    recoveries: float = 0.0,
     *,
     on_step: StepHook | None = None,
     progress: bool = True,
@@ -103,7 +104,7 @@ def run_expert(
         raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
     if not (math.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be a finite standard deviation >= 0 (rad), got {noise}")
-    expert = make_expert(task, seed=seed, noise=noise, strategy=strategy, **sim)
+    expert = make_expert(task, seed=seed, noise=noise, strategy=strategy, recoveries=recoveries, **sim)
     env = make_env(task, **sim)
     report = ExpertReport(task, noise, strategy)
     bar = tqdm(range(episodes), desc=f"expert {task}", unit="ep", disable=not progress)

@@ -30,12 +30,13 @@ class ExpertTeleop(Teleoperator):
         noise: float = 0.0,
         strategy: str | None = None,
         control_hz: float = 30.0,
+        recoveries: float = 0.0,
     ):
         if not noise >= 0:
             raise ValueError(f"noise must be a standard deviation >= 0 (rad), got {noise}")
         self.task = task
         self.expert: Expert = make_expert(
-            task, seed=seed, noise=noise, strategy=strategy, control_hz=control_hz
+            task, seed=seed, noise=noise, strategy=strategy, control_hz=control_hz, recoveries=recoveries
         )
         self._started = False
 

@@ -30,3 +30,21 @@ def test_a_checkpoint_choice_it_cannot_make_is_refused_before_work(tmp_path, sel
     with pytest.raises(SystemExit, match="select="):
         run_bench(cfg)
     assert not any(tmp_path.iterdir())
+
+
+def test_recovery_demos_are_recorded_apart_from_plain_ones(tmp_path, capsys):
+    cfg = dataclasses.replace(VERB.presets["debug"], output=str(tmp_path), recoveries=1.0, threads=1,
+                              num_workers=0, steps=2)  # fmt: skip
+    out = run_bench(cfg)
+    from honed.data.store import EpisodeStore
+
+    assert out["recoveries"] == 1.0
+    assert EpisodeStore.open(tmp_path / "pick_cube/store_recoveries1").num_episodes == 2
+    assert not (tmp_path / "pick_cube/store").exists()
+
+
+@pytest.mark.parametrize("recoveries", [-0.5, 1.5])
+def test_a_recovery_fraction_outside_0_to_1_is_refused_before_work(tmp_path, recoveries):
+    with pytest.raises(SystemExit, match="recoveries"):
+        run_bench(LearningBenchConfig(output=str(tmp_path), recoveries=recoveries))
+    assert not any(tmp_path.iterdir())

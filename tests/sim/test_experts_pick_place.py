@@ -15,6 +15,7 @@ from honed.hardware.teleop import TELEOPS
 from honed.sim import make_env
 from honed.sim.experts import ExpertTeleop, make_expert, run_expert
 from honed.sim.experts.cartesian import DOWN, IKTracker, ToolPose, min_jerk, roll_for_closing
+from honed.sim.experts.pick import GraspExpert
 from honed.sim.experts.run import DEFAULT_NOISE, main, write_report
 from honed.sim.scene import load_arm_model
 from honed.sim.tasks.base import quat_yaw
@@ -243,3 +244,44 @@ def test_gravity_feed_forward_holds_the_tcp_on_target() -> None:
         errors[feed_forward] = float(np.linalg.norm(obs[PRIVILEGED][:3] - pose.pos))
     env.close()
     assert errors[True] < 1.5e-3 < errors[False]
+
+
+# -- recovery demos -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("task", ("pick_cube", "place_cube"))
+def test_a_deliberate_miss_shows_the_retry_and_still_succeeds(task: str) -> None:
+    """recoveries=1: the first grasp closes beside the cube, the expert reopens, and the second one holds."""
+    reopened: list[str] = []
+    expert = make_expert(task, seed=0, recoveries=1.0, strategy="square")
+    assert isinstance(expert, GraspExpert)
+    env = make_env(task, episode_seconds=20.0)
+    obs, _ = env.reset(seed=3)
+    expert.reset(obs)
+    assert expert.recovering and 0.032 <= abs(expert.miss) <= 0.04
+    succeeded = False
+    for _ in range(600):
+        obs, _, terminated, truncated, info = env.step(expert.act(obs))
+        reopened += [expert.runner.phase.name] if expert.runner.phase.name == "reopen" else []
+        succeeded |= bool(info["success"])
+        if expert.finished or terminated or truncated:
+            break
+    env.close()
+    assert reopened, "the deliberate miss never led to a retry"
+    assert expert.miss == 0.0 and succeeded
+
+
+def test_recoveries_zero_leaves_the_demos_as_they_were() -> None:
+    plain, _ = rollout("pick_cube", 4, 60, noise=0.01)
+    unchanged, _ = rollout("pick_cube", 4, 60, noise=0.01, recoveries=0.0)
+    np.testing.assert_array_equal(plain, unchanged)
+
+
+def test_recoveries_out_of_range_or_unsupported_are_refused() -> None:
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="recoveries"):
+            make_expert("pick_cube", recoveries=bad)
+    with pytest.raises(ValueError, match="no recovery"):
+        make_expert("push_t", recoveries=0.5)
+    teleop = TELEOPS.get("expert")("pick_cube", recoveries=0.5)
+    assert teleop.expert.recoveries == 0.5
