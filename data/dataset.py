@@ -3,6 +3,9 @@
 Sample ``i`` is frame ``t`` of some episode. It holds the observations of frames ``t-n_obs+1 .. t`` and
 the actions of frames ``t .. t+horizon-1``; indices outside the episode repeat its edge frame, and
 ``action_is_pad`` marks the repeated actions. Values are raw (policies normalise with ``.stats``).
+Frames an episode's metadata lists under ``not_imitated`` (half-open ``[start, stop)`` ranges: a
+mistake staged on purpose so that the rest of the episode shows the recovery) are no sample's first
+frame; they still appear in observation windows and in the action chunks of the frames before them.
 
 Collated by the default PyTorch collate to ``observation.state`` (B, n_obs, S), ``observation.images.<cam>``
 (B, n_obs, H, W, 3) uint8, ``action`` (B, horizon, A), ``action_is_pad`` (B, horizon), ``task`` list[str].
@@ -17,9 +20,31 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from honed.data.layout import NOT_IMITATED
 from honed.data.stats import Stats, load_or_compute_stats
 from honed.data.store import Episode, EpisodeStore, read_all
 from honed.features import ACTION, IMAGE_PREFIX, Features
+
+
+def imitated_frames(meta: dict[str, Any], length: int, where: str) -> np.ndarray:
+    """(length,) bool: the frames of an episode that may start a training sample."""
+    keep = np.ones(length, dtype=bool)
+    ranges = meta.get(NOT_IMITATED, [])
+    if not isinstance(ranges, list):
+        raise ValueError(f"{where}: metadata {NOT_IMITATED!r} must be a list of [start, stop] frame ranges")
+    for r in ranges:
+        ok = (
+            isinstance(r, list)
+            and len(r) == 2
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in r)
+        )
+        if not ok or not 0 <= r[0] < r[1] <= length:
+            raise ValueError(
+                f"{where}: metadata {NOT_IMITATED!r} holds {r!r}; each entry must be [start, stop] "
+                f"with 0 <= start < stop <= {length} (the episode's length). Fix or remove the entry."
+            )
+        keep[r[0] : r[1]] = False
+    return keep
 
 
 class EpisodeDataset(Dataset[dict[str, Any]]):
@@ -49,6 +74,15 @@ class EpisodeDataset(Dataset[dict[str, Any]]):
         self.lengths = np.array([e.length for e in entries])
         self.starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
         self.tasks = [e.task for e in entries]
+        keep = np.concatenate(
+            [imitated_frames(e.meta, e.length, f"{self.store.root} episode {e.id}") for e in entries]
+        )
+        self.samples = np.flatnonzero(keep)
+        """Global frame (over the selected episodes) of each sample."""
+        if not len(self.samples):
+            raise ValueError(
+                f"{self.store.root}: every frame of the selected episodes is marked {NOT_IMITATED}"
+            )
         self.numeric = self._load_numeric()
         self._episodes: dict[int, Episode] = {}
 
@@ -72,14 +106,15 @@ class EpisodeDataset(Dataset[dict[str, Any]]):
         return {k: np.concatenate(v) for k, v in columns.items()}
 
     def __len__(self) -> int:
-        return int(self.lengths.sum())
+        return len(self.samples)
 
     def locate(self, i: int) -> tuple[int, int]:
         """(position in ``episode_ids``, frame) of sample ``i``."""
         if not 0 <= i < len(self):
             raise IndexError(f"sample {i} out of range 0..{len(self) - 1}")
-        pos = int(np.searchsorted(self.starts, i, side="right") - 1)
-        return pos, i - int(self.starts[pos])
+        frame = int(self.samples[i])
+        pos = int(np.searchsorted(self.starts, frame, side="right") - 1)
+        return pos, frame - int(self.starts[pos])
 
     def _episode(self, pos: int) -> Episode:
         if pos not in self._episodes:

@@ -97,6 +97,10 @@ class StoreInfo:
         return [k for k, f in self.features.items() if f.is_image]
 
 
+NOT_IMITATED = "not_imitated"
+"""Episode metadata key: [[start, stop], ...] frame ranges whose actions are not to be learnt from."""
+
+
 @dataclass
 class EpisodeEntry:
     """One committed episode as the index records it."""

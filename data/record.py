@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from honed.data.fsutil import StoreWriteError
-from honed.data.layout import StoreInfo
+from honed.data.layout import NOT_IMITATED, StoreInfo
 from honed.data.store import EpisodeStore
 from honed.data.writer import EpisodeWriter
 from honed.features import ACTION, TASK, Features
@@ -87,11 +87,23 @@ class EpisodeResult:
     dropped: int
 
 
+def frame_ranges(frames: list[int]) -> list[list[int]]:
+    """Sorted frame numbers as half-open [start, stop) runs: [3, 4, 5, 9] -> [[3, 6], [9, 10]]."""
+    runs: list[list[int]] = []
+    for f in frames:
+        if runs and runs[-1][1] == f:
+            runs[-1][1] = f + 1
+        else:
+            runs.append([f, f + 1])
+    return runs
+
+
 def merge_events(*events: TeleopEvents) -> TeleopEvents:
     return TeleopEvents(
         end_episode=any(e.end_episode for e in events),
         rerecord=any(e.rerecord for e in events),
         stop=any(e.stop for e in events),
+        imitate=all(e.imitate for e in events),
     )
 
 
@@ -148,7 +160,7 @@ class Recorder:
             total=self.max_frames, desc=f"episode {number}", unit="fr", disable=not self.progress, leave=False
         )
         self.pacer.start()
-        frames, outcome = 0, "time"
+        frames, outcome, staged = 0, "time", []
         while frames < self.max_frames:
             obs, sent = self.tick()
             frame = {k: obs[k] for k in self.keys_to_record if k in obs}
@@ -157,6 +169,8 @@ class Recorder:
             bar.update(1)
             bar.set_postfix(dropped=self.pacer.dropped, hz=f"{self.pacer.rate_hz:.1f}", refresh=False)
             events = self.events()
+            if not events.imitate:
+                staged.append(frames - 1)
             if events.rerecord or events.stop or events.end_episode:
                 outcome = "rerecord" if events.rerecord else "stop" if events.stop else "teleop"
                 break
@@ -166,8 +180,9 @@ class Recorder:
             writer.discard_episode()
             return EpisodeResult("rerecord", frames, self.pacer.dropped)
         success = getattr(self.robot, "success", None)
-        writer.save_episode({"dropped_frames": self.pacer.dropped, "ended_by": outcome,
-                             "success": bool(success) if success is not None else None})  # fmt: skip
+        meta = {"dropped_frames": self.pacer.dropped, "ended_by": outcome,
+                "success": bool(success) if success is not None else None}  # fmt: skip
+        writer.save_episode(meta | ({NOT_IMITATED: frame_ranges(staged)} if staged else {}))
         return EpisodeResult("stop" if outcome == "stop" else "saved", frames, self.pacer.dropped)
 
     def reset_period(self, number: int) -> bool:

@@ -24,6 +24,9 @@ class TeleopEvents:
     """Discard the current episode and record it again."""
     stop: bool = False
     """Save and stop recording."""
+    imitate: bool = True
+    """False when the action just given is a mistake made on purpose (a scripted expert staging a
+    failure to recover from): it is recorded and sent, and training does not learn from it."""
 
 
 class Teleoperator(ABC):

@@ -78,6 +78,11 @@ class Expert(ABC):
         return np.clip(action, self.model.actuator_ctrlrange[:, 0], self.model.actuator_ctrlrange[:, 1])
 
     @property
+    def staging(self) -> bool:
+        """True while the last action belongs to a mistake made on purpose (not to be imitated)."""
+        return False
+
+    @property
     def finished(self) -> bool:
         """True once the task is done and has held for SETTLE_SECONDS; a recorder may end the episode."""
         return False

@@ -98,6 +98,11 @@ class GraspExpert(Expert):
         return self.grasp_phases() + self.lift_phases() + self.retry_phases()
 
     @property
+    def staging(self) -> bool:
+        """True from the start of a deliberate miss until the expert backs off to retry."""
+        return self.miss != 0.0
+
+    @property
     def finished(self) -> bool:
         """True once the script has held its final pose for SETTLE_SECONDS (the episode may end)."""
         return self.runner.holding_for(SETTLE_SECONDS)

@@ -53,8 +53,9 @@ class ExpertTeleop(Teleoperator):
         return self.expert.act(observation).astype(np.float32)
 
     def events(self) -> TeleopEvents:
-        """Ends the episode once the expert has finished its script and held the result."""
-        return TeleopEvents(end_episode=self.expert.finished)
+        """Ends the episode once the expert has finished its script and held the result; marks the
+        actions of a deliberate mistake (``recoveries``) as not to be imitated."""
+        return TeleopEvents(end_episode=self.expert.finished, imitate=not self.expert.staging)
 
     def disconnect(self) -> None:
         self._started = False

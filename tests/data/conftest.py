@@ -17,9 +17,15 @@ HEIGHT, WIDTH = 48, 64
 
 
 def record_synthetic(
-    root: Path, lengths: list[int], tasks: list[str] | None = None, height: int = HEIGHT, width: int = WIDTH
+    root: Path,
+    lengths: list[int],
+    tasks: list[str] | None = None,
+    height: int = HEIGHT,
+    width: int = WIDTH,
+    metas: list[dict] | None = None,
 ) -> tuple[EpisodeStore, list[list[dict]]]:
-    """A store with one episode per entry of ``lengths``; returns it and the raw frames written."""
+    """A store with one episode per entry of ``lengths`` (``metas``: extra metadata of each);
+    returns it and the raw frames written."""
     robot = SyntheticRobot(height=height, width=width)
     robot.connect()
     teleop = SyntheticTeleop()
@@ -37,7 +43,7 @@ def record_synthetic(
                 }
                 writer.add_frame(frame, t / 30)
                 frames.append(frame)
-            writer.save_episode({"success": e % 2 == 0})
+            writer.save_episode({"success": e % 2 == 0, **(metas[e] if metas else {})})
             written.append(frames)
     store.reload()
     return store, written

@@ -90,3 +90,28 @@ def test_bad_dataset_arguments_are_refused(make_store):
         EpisodeDataset(store, cameras=["top"])
     with pytest.raises(IndexError, match="out of range"):
         EpisodeDataset(store)[3]
+
+
+def test_frames_marked_not_imitated_start_no_sample_but_stay_in_windows(make_store):
+    store, written = make_store([6, 5], metas=[{"not_imitated": [[1, 3], [5, 6]]}, {}])
+    ds = EpisodeDataset(store, n_obs_steps=2, horizon=4)
+    assert len(ds) == 3 + 5
+    assert [ds.locate(i) for i in range(3)] == [(0, 0), (0, 3), (0, 4)]
+    states = np.stack([f["observation.state"] for f in written[0]])
+    actions = np.stack([f["action"] for f in written[0]])
+    at3 = ds[1]
+    np.testing.assert_array_equal(at3["observation.state"].numpy(), states[[2, 3]])  # frame 2 still seen
+    np.testing.assert_array_equal(ds[0]["action"].numpy(), actions[0:4])  # and in earlier chunks
+
+
+@pytest.mark.parametrize("ranges", [[[4, 2]], [[0, 7]], [[-1, 2]], [[1.5, 3]], [[1]], "0-3", [[True, 3]]])
+def test_a_malformed_not_imitated_entry_is_refused_naming_the_episode(make_store, ranges):
+    store, _ = make_store([6], metas=[{"not_imitated": ranges}])
+    with pytest.raises(ValueError, match="episode 0: metadata 'not_imitated'"):
+        EpisodeDataset(store, n_obs_steps=2, horizon=4)
+
+
+def test_an_episode_wholly_not_imitated_leaves_nothing_to_train_on(make_store):
+    store, _ = make_store([4], metas=[{"not_imitated": [[0, 4]]}])
+    with pytest.raises(ValueError, match="every frame"):
+        EpisodeDataset(store, n_obs_steps=2, horizon=4)

@@ -10,8 +10,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from honed.data.record import Pacer, Recorder, RecordError, open_store_for
+from honed.data.record import Pacer, Recorder, RecordError, frame_ranges, open_store_for
 from honed.data.record_cli import main as record_main
 from honed.data.store import EpisodeStore, FeatureMismatchError
 from honed.data.synthetic import SyntheticRobot, SyntheticTeleop
@@ -197,3 +199,11 @@ def test_full_disk_ends_the_episode_with_a_clear_error(tmp_path):
         -3000:
     ]
     assert "committed episodes in" in text and "VERIFY_EXIT=0" in text, text[-3000:]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sets(st.integers(0, 300)))
+def test_frame_ranges_cover_exactly_the_frames_in_sorted_disjoint_runs(frames):
+    runs = frame_ranges(sorted(frames))
+    assert {f for a, b in runs for f in range(a, b)} == frames
+    assert all(a < b for a, b in runs) and all(b1 < a2 for (_, b1), (a2, _) in zip(runs, runs[1:]))

@@ -8,6 +8,7 @@ import pty
 import numpy as np
 import pytest
 
+from honed.data.dataset import EpisodeDataset
 from honed.data.record import Recorder, open_store_for
 from honed.data.record_cli import main as record_main
 from honed.data.store import EpisodeStore
@@ -43,6 +44,27 @@ def test_expert_ends_each_episode_once_its_task_has_held_success(tmp_path, task)
     episode = EpisodeStore.open(store_path).episode(0)
     assert episode.meta["success"] is True and episode.meta["ended_by"] == "teleop"
     assert len(episode) < 900  # ended by the expert, not by the 30 s limit (900 frames)
+
+
+def test_a_staged_miss_is_recorded_and_marked_not_to_be_imitated(tmp_path):
+    """recoveries=1: the first grasp's frames are kept (they are what happened) but marked, so the
+    training set starts no sample in them; the retry and lift that follow are imitated."""
+    store_path = tmp_path / "recoveries"
+    with pytest.raises(SystemExit) as exit_info:
+        record_main(["teleop=expert", "task=pick_cube", "episodes=1", "realtime=false", "episode_s=20",
+                     f"store={store_path}", "robot_options.cameras=[]", "progress=false",
+                     "teleop_options.recoveries=1.0"])  # fmt: skip
+    assert exit_info.value.code == 0
+    episode = EpisodeStore.open(store_path).episode(0)
+    assert episode.meta["success"] is True
+    [[start, stop]] = episode.meta["not_imitated"]
+    assert start == 0 and 40 < stop < len(episode) - 60  # approach, descent and empty close; then the retry
+    dataset = EpisodeDataset(store_path, n_obs_steps=2, horizon=16)
+    assert len(dataset) == len(episode) - stop
+    gripper = episode.array(STATE)[:, 5]
+    assert (
+        gripper[stop - 1] < 0.3 < gripper[-1]
+    )  # closed on nothing at the mark's end, on the cube at the end
 
 
 def test_keyboard_jogs_the_twin_and_ends_the_episode(tmp_path):
