@@ -176,8 +176,12 @@ class GraspExpert(Expert):
         return "reopen" if blocked else None
 
     def retry_if_empty(self, privileged: np.ndarray) -> str | None:
-        """Start over if the jaws closed on nothing (the cube was not between them)."""
-        return "reopen" if self.state[5] < EMPTY_GRIP else None
+        """Start over if the jaws closed on nothing (the cube was not between them). A grasp that
+        holds ends a staged miss there, so what follows is imitated even if the miss caught the cube."""
+        if self.state[5] < EMPTY_GRIP:
+            return "reopen"
+        self.miss = 0.0
+        return None
 
     def holding(self, privileged: np.ndarray) -> bool:
         return bool(self.cube(privileged)[0][2] > LIFTED)
