@@ -83,9 +83,10 @@ def record_demos(c: LearningBenchConfig, store: Path) -> float:
     return time.perf_counter() - tic
 
 
-def store_name(c: LearningBenchConfig) -> str:
-    """Demos recorded with recoveries live apart from plain ones, so neither is reused for the other."""
-    return f"store_recoveries{c.recoveries:g}" if c.recoveries else "store"
+def recoveries_suffix(c: LearningBenchConfig) -> str:
+    """``_recoveries<r>`` for runs on recovery demos: their store and docs section live apart from the
+    plain ones, so neither is reused or overwritten for the other."""
+    return f"_recoveries{c.recoveries:g}" if c.recoveries else ""
 
 
 def check(c: LearningBenchConfig) -> None:
@@ -121,7 +122,7 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
 
     check(c)
     root = Path(c.output)
-    store, run = root / c.task / store_name(c), root / f"{c.task}_{c.obs}" / "run"
+    store, run = root / c.task / f"store{recoveries_suffix(c)}", root / f"{c.task}_{c.obs}" / "run"
     record_s = record_demos(c, store)
     summary = train(train_config(c, store, run))
     tic = time.perf_counter()
@@ -145,8 +146,7 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
                    f"batch_size={c.batch_size} lr={c.lr:g} n_obs_steps={c.n_obs_steps} precision={c.precision} "
                    f"episodes={c.episodes} eval_every={c.eval_every} eval_episodes={c.eval_episodes} "
                    f"select={c.select} threads={c.threads} output={c.output} write_docs=true")  # fmt: skip
-        key = f"learning_{c.task}_{c.obs}" + (f"_recoveries{c.recoveries:g}" if c.recoveries else "")
-        record_in_docs(key, command, table(out))
+        record_in_docs(f"learning_{c.task}_{c.obs}{recoveries_suffix(c)}", command, table(out))
     return emit(out)
 
 
