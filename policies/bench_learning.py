@@ -40,6 +40,10 @@ class LearningBenchConfig:
     """Peak learning rate."""
     n_obs_steps: int = 2
     """Observation frames the policy reads."""
+    horizon: int = 16
+    """Actions the policy predicts per chunk (a multiple of 4)."""
+    n_action_steps: int = 8
+    """Actions of each chunk executed before the next is sampled (1..horizon)."""
     precision: str = "fp32"
     """Training arithmetic: fp32 or bf16 (autocast)."""
     episodes: int = 200
@@ -89,6 +93,12 @@ def recoveries_suffix(c: LearningBenchConfig) -> str:
     return f"_recoveries{c.recoveries:g}" if c.recoveries else ""
 
 
+def docs_key(c: LearningBenchConfig) -> str:
+    """Section of docs/benchmarks.md: one per task, observations, demo kind and chunk shape."""
+    chunk = "" if (c.horizon, c.n_action_steps) == (16, 8) else f"_h{c.horizon}a{c.n_action_steps}"
+    return f"learning_{c.task}_{c.obs}{recoveries_suffix(c)}{chunk}"
+
+
 def check(c: LearningBenchConfig) -> None:
     """Refuse settings the run could not honour, before any demo is recorded."""
     if c.obs not in ("state", "images"):
@@ -97,18 +107,28 @@ def check(c: LearningBenchConfig) -> None:
         raise SystemExit(
             f"honed-bench learning: recoveries is a fraction of the demos; use 0..1, got {c.recoveries}"
         )
+    policy_config(c)  # a chunk shape the policy cannot take is refused here, naming the field
     if c.select not in ("last", "best") or (c.select == "best" and c.eval_every <= 0):
         raise SystemExit(f"honed-bench learning: select={c.select!r}: use last, or best with eval_every > 0")
 
 
-def train_config(c: LearningBenchConfig, store: Path, run: Path) -> Any:
+def policy_config(c: LearningBenchConfig) -> Any:
     from honed.policies.diffusion.config import DiffusionConfig
-    from honed.policies.train_config import TrainConfig
 
     images = c.obs == "images"
     policy = DiffusionConfig(cameras=["front", "wrist"] if images else [], use_privileged=not images,
-                             n_obs_steps=c.n_obs_steps)  # fmt: skip
-    return TrainConfig(policy=policy, dataset=str(store), episodes=f"first:{c.demos}", output=str(run),
+                             n_obs_steps=c.n_obs_steps, horizon=c.horizon, n_action_steps=c.n_action_steps)  # fmt: skip
+    try:
+        policy.validate()
+    except ValueError as err:
+        raise SystemExit(f"honed-bench learning: {err}") from err
+    return policy
+
+
+def train_config(c: LearningBenchConfig, store: Path, run: Path) -> Any:
+    from honed.policies.train_config import TrainConfig
+
+    return TrainConfig(policy=policy_config(c), dataset=str(store), episodes=f"first:{c.demos}", output=str(run),
                        steps=c.steps, batch_size=c.batch_size, lr=c.lr, save_every=max(c.steps // 4, 1),
                        num_workers=c.num_workers, threads=c.threads, precision=c.precision, resume=True,
                        task=c.task if c.eval_every > 0 else "", eval_every=c.eval_every,
@@ -132,7 +152,7 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
                                  output=str(root / f"{c.task}_{c.obs}" / "eval")))  # fmt: skip
     out = {
         "task": c.task, "obs": c.obs, "demos": c.demos, "recoveries": c.recoveries, "samples": summary["dataset"]["samples"],
-        "steps": c.steps, "batch_size": c.batch_size, "train_wall_s": round(summary["total_wall_s"], 1),
+        "steps": c.steps, "batch_size": c.batch_size, "horizon": c.horizon, "n_action_steps": c.n_action_steps, "train_wall_s": round(summary["total_wall_s"], 1),
         "train_samples_per_s": summary["samples_per_s"], "record_wall_s": round(record_s, 1),
         "eval_episodes": result["episodes"], "success_rate": result["success_rate"],
         "success_ci95": [round(x, 4) for x in result["success_ci95"]], "mean_return": round(result["mean_return"], 2),
@@ -143,10 +163,11 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
     if c.write_docs:
         recoveries = f"recoveries={c.recoveries:g} " if c.recoveries else ""
         command = (f"honed-bench learning task={c.task} obs={c.obs} demos={c.demos} {recoveries}steps={c.steps} "
-                   f"batch_size={c.batch_size} lr={c.lr:g} n_obs_steps={c.n_obs_steps} precision={c.precision} "
+                   f"batch_size={c.batch_size} lr={c.lr:g} n_obs_steps={c.n_obs_steps} horizon={c.horizon} "
+                   f"n_action_steps={c.n_action_steps} precision={c.precision} "
                    f"episodes={c.episodes} eval_every={c.eval_every} eval_episodes={c.eval_episodes} "
                    f"select={c.select} threads={c.threads} output={c.output} write_docs=true")  # fmt: skip
-        record_in_docs(f"learning_{c.task}_{c.obs}{recoveries_suffix(c)}", command, table(out))
+        record_in_docs(docs_key(c), command, table(out))
     return emit(out)
 
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from honed.policies.bench_learning import VERB, LearningBenchConfig, run_bench, table
+from honed.policies.bench_learning import VERB, LearningBenchConfig, docs_key, run_bench, table
 
 
 def test_best_checkpoint_is_benchmarked_and_reported(tmp_path, capsys):
@@ -48,3 +48,23 @@ def test_a_recovery_fraction_outside_0_to_1_is_refused_before_work(tmp_path, rec
     with pytest.raises(SystemExit, match="recoveries"):
         run_bench(LearningBenchConfig(output=str(tmp_path), recoveries=recoveries))
     assert not any(tmp_path.iterdir())
+
+
+def test_a_longer_chunk_is_trained_and_recorded_under_its_own_docs_section(tmp_path, capsys):
+    cfg = dataclasses.replace(VERB.presets["debug"], output=str(tmp_path), horizon=32, n_action_steps=16,
+                              threads=1, num_workers=0)  # fmt: skip
+    out = run_bench(cfg)
+    assert (out["horizon"], out["n_action_steps"]) == (32, 16)
+    saved = json.loads((tmp_path / "pick_cube_state/run/checkpoints/last/config.json").read_text())
+    assert (saved["config"]["horizon"], saved["config"]["n_action_steps"]) == (32, 16)
+    assert docs_key(cfg) == "learning_pick_cube_state_h32a16"
+    assert docs_key(dataclasses.replace(cfg, horizon=16, n_action_steps=8, recoveries=0.3)) == (
+        "learning_pick_cube_state_recoveries0.3"
+    )
+
+
+@pytest.mark.parametrize(("horizon", "steps"), [(18, 8), (16, 17)])
+def test_a_chunk_shape_the_policy_cannot_take_is_refused_before_work(tmp_path, horizon, steps):
+    with pytest.raises(SystemExit, match="horizon"):
+        run_bench(LearningBenchConfig(output=str(tmp_path), horizon=horizon, n_action_steps=steps))
+    assert not (tmp_path / "pick_cube").exists()
