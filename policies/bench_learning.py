@@ -81,7 +81,8 @@ def record_demos(c: LearningBenchConfig, store: Path) -> float:
     if have:
         raise SystemExit(f"{store} holds {have} of {c.demos} demos; remove it to record them afresh")
     tic = time.perf_counter()
-    cameras = {} if c.obs == "images" else {"cameras": []}  # state runs need no rendered frames
+    # state runs need no rendered frames
+    cameras: dict[str, Any] = {} if c.obs == "images" else {"cameras": []}
     cfg = RecordConfig(store=str(store), robot="so101_twin", robot_options=cameras, teleop="expert",
                        task=c.task, episodes=c.demos, realtime=False, reset_s=0.0, seed=0, progress=True,
                        teleop_options={"recoveries": c.recoveries} if c.recoveries else {})  # fmt: skip
