@@ -45,13 +45,14 @@ def test_recovery_demos_are_recorded_apart_from_plain_ones(tmp_path, capsys):
 
 def test_state_runs_record_demos_without_camera_frames(tmp_path, capsys):
     from honed.data.store import EpisodeStore
+    from honed.features import ACTION, IMAGE_PREFIX, PRIVILEGED, STATE
 
     cfg = dataclasses.replace(VERB.presets["debug"], output=str(tmp_path), threads=1, num_workers=0, steps=2)
     run_bench(cfg)
     store = EpisodeStore.open(tmp_path / "pick_cube/store_state")
     assert store.num_episodes == 2
-    assert not [k for k in store.features if k.startswith("observation.images.")]
-    assert {"observation.state", "observation.privileged", "action"} <= set(store.features)
+    assert not [k for k in store.features if k.startswith(IMAGE_PREFIX)]
+    assert {STATE, PRIVILEGED, ACTION} <= set(store.features)
 
 
 @pytest.mark.parametrize("recoveries", [-0.5, 1.5])
