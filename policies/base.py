@@ -82,6 +82,8 @@ class Policy(nn.Module, ABC):
         self.contract = contract
         self._history: deque[_Frame] = deque(maxlen=contract.n_obs_steps)
         self._queue: deque[Tensor] = deque()
+        self.n_action_steps = contract.n_action_steps
+        """Actions of each chunk executed before the next is planned (the contract's by default)."""
 
     @classmethod
     @abstractmethod
@@ -117,6 +119,17 @@ class Policy(nn.Module, ABC):
     def save_assets(self, folder: Path) -> None:  # noqa: B027 - optional hook
         """Write files a checkpoint needs besides weights, config and contract; default: none."""
 
+    def execute_steps(self, n_action_steps: int) -> None:
+        """Execute ``n_action_steps`` actions of each chunk before planning again (1..horizon): a
+        deployment choice, so the contract, which fixes what the network predicts, keeps its own."""
+        if not 1 <= n_action_steps <= self.contract.horizon:
+            raise ValueError(
+                f"n_action_steps ({n_action_steps}) must be between 1 and the checkpoint's horizon "
+                f"({self.contract.horizon})"
+            )
+        self.n_action_steps = n_action_steps
+        self._queue.clear()
+
     def reset(self) -> None:
         """Forget the observation history and queued actions (call at every episode start)."""
         self._history.clear()
@@ -139,7 +152,7 @@ class Policy(nn.Module, ABC):
         if not self._queue:
             history = [e.encoded(self) for e in self._history]
             chunk = check_finite(self.chunk_from_history(history, noise), self.name)
-            self._queue.extend(chunk[:, : self.contract.n_action_steps].unbind(1))
+            self._queue.extend(chunk[:, : self.n_action_steps].unbind(1))
         return self._queue.popleft()
 
     @property

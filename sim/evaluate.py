@@ -51,6 +51,8 @@ class EvalConfig:
     """Reset seed of the first episode; episode k uses seed + k."""
     backend: str = "mujoco"
     """Batched twin backend (mujoco, warp)."""
+    n_action_steps: int = 0
+    """Actions of each chunk executed before the next is planned (0: the checkpoint's own; 1..horizon)."""
     episode_seconds: float = 0.0
     """Episode time limit in seconds (0: the task's own)."""
     videos: int = 2
@@ -155,6 +157,11 @@ def evaluate_policy(policy: Any, cfg: EvalConfig, out: Path | None = None) -> di
     from honed.sim import make_batched_env
 
     contract = policy.contract
+    if cfg.n_action_steps:
+        try:
+            policy.execute_steps(cfg.n_action_steps)
+        except ValueError as err:
+            raise SystemExit(f"honed-eval: {err}; pass n_action_steps=0 for the checkpoint's own") from err
     options = env_options(contract) | (
         {"episode_seconds": cfg.episode_seconds} if cfg.episode_seconds > 0 else {}
     )
@@ -182,6 +189,7 @@ def evaluate_policy(policy: Any, cfg: EvalConfig, out: Path | None = None) -> di
     result = {
         "task": cfg.task,
         **summarize(episodes),
+        "n_action_steps": policy.n_action_steps,
         "contract_digest": contract.digest,
         "per_episode": episodes,
     }

@@ -50,6 +50,28 @@ def test_episodes_are_paired_by_seed(pk):
     assert first["per_episode"] == again["per_episode"]  # same initial states, same policy noise
 
 
+def test_executed_steps_beyond_the_horizon_are_refused_before_any_episode(pk, monkeypatch):
+    import honed.sim.evaluate as ev
+
+    monkeypatch.setattr(ev, "run_wave", lambda *a, **k: pytest.fail("an episode ran"))
+    cfg = EvalConfig(task="pick_cube", episodes=2, num_envs=2, n_action_steps=9, progress=False)
+    with pytest.raises(SystemExit, match=r"n_action_steps \(9\).*horizon \(8\).*n_action_steps=0"):
+        evaluate_policy(pk.make_policy(), cfg)
+
+
+def test_an_evaluation_executes_and_records_the_steps_it_was_given(pk):
+    policy = pk.make_policy().eval()  # the contract executes 4 of 8
+    plans = []
+    original = policy.chunk_from_history
+    policy.chunk_from_history = lambda history, noise: plans.append(1) or original(history, noise)
+    cfg = EvalConfig(task="pick_cube", episodes=2, num_envs=2, episode_seconds=0.5, progress=False)
+    assert evaluate_policy(policy, cfg)["n_action_steps"] == 4
+    own, plans[:] = len(plans), []
+    override = evaluate_policy(policy, dataclasses.replace(cfg, n_action_steps=8))
+    assert override["n_action_steps"] == 8
+    assert len(plans) < own  # fewer plans per episode when more of each chunk is executed
+
+
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory) -> Path:
     """Three expert demonstrations of pick_cube recorded in the twin by honed-record's loop."""

@@ -85,6 +85,25 @@ def test_select_action_executes_n_action_steps_then_replans(pk):
     assert len(calls) == 4
 
 
+def test_executed_steps_can_be_chosen_at_deployment_within_the_horizon(pk):
+    policy = pk.make_policy(n_action_steps=3).eval()  # horizon 8
+    batch = pk.make_batch(policy, batch=1)
+    calls = []
+    original = policy.chunk_from_history
+    policy.chunk_from_history = lambda history, noise: calls.append(1) or original(history, noise)
+    policy.execute_steps(2)
+    for _ in range(7):
+        policy.select_action(pk.frame_of(batch))
+    assert len(calls) == 4  # steps 0, 2, 4 and 6 plan a chunk
+    assert policy.contract.n_action_steps == 3  # the contract keeps what training fixed
+    for bad in (0, 9):
+        with pytest.raises(
+            ValueError, match=rf"n_action_steps \({bad}\) must be between 1 and .* horizon \(8\)"
+        ):
+            policy.execute_steps(bad)
+    assert policy.n_action_steps == 2
+
+
 def test_frames_are_encoded_only_when_a_chunk_will_read_them(pk):
     policy = pk.make_policy(n_action_steps=3).eval()  # n_obs_steps = 2
     batch = pk.make_batch(policy, batch=1)
