@@ -157,11 +157,10 @@ def evaluate_policy(policy: Any, cfg: EvalConfig, out: Path | None = None) -> di
     from honed.sim import make_batched_env
 
     contract = policy.contract
-    if cfg.n_action_steps:
-        try:
-            policy.execute_steps(cfg.n_action_steps)
-        except ValueError as err:
-            raise SystemExit(f"honed-eval: {err}; pass n_action_steps=0 for the checkpoint's own") from err
+    try:  # 0 restores the contract's own, also on a policy an earlier evaluation overrode
+        policy.execute_steps(cfg.n_action_steps or contract.n_action_steps)
+    except ValueError as err:
+        raise SystemExit(f"honed-eval: {err}; pass n_action_steps=0 for the checkpoint's own") from err
     options = env_options(contract) | (
         {"episode_seconds": cfg.episode_seconds} if cfg.episode_seconds > 0 else {}
     )
