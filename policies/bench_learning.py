@@ -46,6 +46,10 @@ class LearningBenchConfig:
     """Actions the policy predicts per chunk (a multiple of 4)."""
     n_action_steps: int = 8
     """Actions of each chunk executed before the next is sampled (1..horizon)."""
+    image_width: int = 64
+    """First-stage channels of each camera's ResNet-18 for obs=images (64: torchvision's; 16 or 32: about 1/16 or 1/4 of its arithmetic)."""
+    eval_n_action_steps: int = 0
+    """Actions of each chunk executed in every evaluation, in training and after (0: n_action_steps)."""
     precision: str = "fp32"
     """Training arithmetic: fp32 or bf16 (autocast)."""
     episodes: int = 200
@@ -106,7 +110,9 @@ def demo_store(c: LearningBenchConfig) -> Path:
 def docs_key(c: LearningBenchConfig) -> str:
     """Section of docs/benchmarks.md: one per task, observations, demo kind and chunk shape."""
     chunk = "" if (c.horizon, c.n_action_steps) == (16, 8) else f"_h{c.horizon}a{c.n_action_steps}"
-    return f"learning_{c.task}_{c.obs}{recoveries_suffix(c)}{chunk}"
+    width = f"_w{c.image_width}" if c.obs == "images" and c.image_width != 64 else ""
+    executing = f"_executing{c.eval_n_action_steps}" if c.eval_n_action_steps else ""
+    return f"learning_{c.task}_{c.obs}{recoveries_suffix(c)}{chunk}{width}{executing}"
 
 
 def check(c: LearningBenchConfig) -> None:
@@ -118,6 +124,11 @@ def check(c: LearningBenchConfig) -> None:
             f"honed-bench learning: recoveries is a fraction of the demos; use 0..1, got {c.recoveries}"
         )
     policy_config(c)  # a chunk shape the policy cannot take is refused here, naming the field
+    if not 0 <= c.eval_n_action_steps <= c.horizon:
+        raise SystemExit(
+            f"honed-bench learning: eval_n_action_steps ({c.eval_n_action_steps}) must be between 1 and "
+            f"horizon ({c.horizon}), or 0 for n_action_steps"
+        )
     if c.select not in ("last", "best") or (c.select == "best" and c.eval_every <= 0):
         raise SystemExit(f"honed-bench learning: select={c.select!r}: use last, or best with eval_every > 0")
 
@@ -127,7 +138,8 @@ def policy_config(c: LearningBenchConfig) -> Any:
 
     images = c.obs == "images"
     policy = DiffusionConfig(cameras=["front", "wrist"] if images else [], use_privileged=not images,
-                             n_obs_steps=c.n_obs_steps, horizon=c.horizon, n_action_steps=c.n_action_steps)  # fmt: skip
+                             n_obs_steps=c.n_obs_steps, horizon=c.horizon, n_action_steps=c.n_action_steps,
+                             image_width=c.image_width)  # fmt: skip
     try:
         policy.validate()
     except ValueError as err:
@@ -142,7 +154,8 @@ def train_config(c: LearningBenchConfig, store: Path, run: Path) -> Any:
                        steps=c.steps, batch_size=c.batch_size, lr=c.lr, save_every=max(c.steps // 4, 1),
                        num_workers=c.num_workers, threads=c.threads, precision=c.precision, resume=True,
                        task=c.task if c.eval_every > 0 else "", eval_every=c.eval_every,
-                       eval_episodes=c.eval_episodes, eval_envs=c.num_envs)  # fmt: skip
+                       eval_episodes=c.eval_episodes, eval_envs=c.num_envs,
+                       eval_n_action_steps=c.eval_n_action_steps)  # fmt: skip
 
 
 def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
@@ -159,10 +172,12 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
     checkpoint = run / "checkpoints" / c.select
     result = evaluate(EvalConfig(checkpoint=str(checkpoint), task=c.task, episodes=c.episodes,
                                  num_envs=c.num_envs, seed=c.eval_seed, threads=c.threads,
+                                 n_action_steps=c.eval_n_action_steps,
                                  output=str(root / f"{c.task}_{c.obs}" / "eval")))  # fmt: skip
     out = {
         "task": c.task, "obs": c.obs, "demos": c.demos, "recoveries": c.recoveries, "samples": summary["dataset"]["samples"],
-        "steps": c.steps, "batch_size": c.batch_size, "horizon": c.horizon, "n_action_steps": c.n_action_steps, "train_wall_s": round(summary["total_wall_s"], 1),
+        "steps": c.steps, "batch_size": c.batch_size, "horizon": c.horizon, "n_action_steps": c.n_action_steps,
+        "eval_n_action_steps": result["n_action_steps"], "train_wall_s": round(summary["total_wall_s"], 1),
         "train_samples_per_s": summary["samples_per_s"], "record_wall_s": round(record_s, 1),
         "eval_episodes": result["episodes"], "success_rate": result["success_rate"],
         "success_ci95": [round(x, 4) for x in result["success_ci95"]], "mean_return": round(result["mean_return"], 2),
@@ -175,6 +190,8 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
         command = (f"honed-bench learning task={c.task} obs={c.obs} demos={c.demos} {recoveries}steps={c.steps} "
                    f"batch_size={c.batch_size} lr={c.lr:g} n_obs_steps={c.n_obs_steps} horizon={c.horizon} "
                    f"n_action_steps={c.n_action_steps} precision={c.precision} "
+                   f"{f'image_width={c.image_width} ' if c.obs == 'images' else ''}"
+                   f"{f'eval_n_action_steps={c.eval_n_action_steps} ' if c.eval_n_action_steps else ''}"
                    f"episodes={c.episodes} eval_every={c.eval_every} eval_episodes={c.eval_episodes} "
                    f"select={c.select} threads={c.threads} output={c.output} write_docs=true")  # fmt: skip
         record_in_docs(docs_key(c), command, table(out))

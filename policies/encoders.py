@@ -3,6 +3,9 @@
 The image encoder follows Diffusion Policy's: torchvision's ResNet-18 trained from scratch with
 GroupNorm in place of BatchNorm (batch statistics hurt with EMA weights and small batches), a
 spatial-softmax keypoint head, and random-crop augmentation in training (centre crop otherwise).
+``width`` scales its channels: 64 is torchvision's ResNet-18 itself; a smaller width keeps the same
+18 layers (torchvision's ``BasicBlock`` in four stages of two) with ``width``, 2x, 4x and 8x channels,
+for about (width / 64)^2 of the arithmetic, which is what makes training from images affordable on a CPU.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from torch import Tensor, nn
+from torchvision.models.resnet import BasicBlock
 
 
 def group_norm(channels: int) -> nn.GroupNorm:
@@ -62,18 +66,54 @@ def center_crop(images: Tensor, height: int, width: int) -> Tensor:
     return images[..., top : top + height, left : left + width]
 
 
+def resnet18_trunk(width: int = 64) -> nn.Sequential:
+    """ResNet-18 without its pooling and classifier: (N, 3, H, W) -> (N, 8 * width, H / 32, W / 32).
+
+    Stem (7x7 stride-2 convolution, GroupNorm, ReLU, 3x3 stride-2 max-pool), then four stages of two
+    ``BasicBlock`` with ``width``, 2x, 4x and 8x channels, each stage after the first halving the side.
+    The module names match torchvision's ``resnet18`` children, so width 64 is exactly that network.
+    """
+    if width == 64:
+        resnet = torchvision.models.resnet18(weights=None, norm_layer=group_norm)
+        return nn.Sequential(*list(resnet.children())[:-2])
+    stages: list[nn.Module] = []
+    channels = width
+    for stage in range(4):
+        planes, stride = width * 2**stage, 1 if stage == 0 else 2
+        downsample = None
+        if stride != 1 or channels != planes:
+            downsample = nn.Sequential(
+                nn.Conv2d(channels, planes, 1, stride=stride, bias=False), group_norm(planes)
+            )
+        stages.append(
+            nn.Sequential(
+                BasicBlock(channels, planes, stride, downsample, norm_layer=group_norm),
+                BasicBlock(planes, planes, norm_layer=group_norm),
+            )
+        )
+        channels = planes
+    stem = [nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False), group_norm(width), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2, padding=1)]  # fmt: skip
+    return nn.Sequential(*stem, *stages)
+
+
 class ImageEncoder(nn.Module):
     """(N, 3, H, W) normalised image -> (N, out_dim): crop, ResNet-18 trunk, spatial softmax, linear."""
 
     def __init__(
-        self, height: int, width: int, crop_ratio: float = 0.875, keypoints: int = 32, out_dim: int = 64
+        self,
+        height: int,
+        width: int,
+        crop_ratio: float = 0.875,
+        keypoints: int = 32,
+        out_dim: int = 64,
+        channels: int = 64,
     ):
         super().__init__()
         if not 0 < crop_ratio <= 1:
             raise ValueError(f"crop_ratio must be in (0, 1], got {crop_ratio}")
         self.crop = (max(int(round(height * crop_ratio)), 8), max(int(round(width * crop_ratio)), 8))
-        resnet = torchvision.models.resnet18(weights=None, norm_layer=group_norm)
-        self.backbone = nn.Sequential(*list(resnet.children())[:-2])  # (N, 512, h/32, w/32)
+        self.backbone = resnet18_trunk(channels)  # (N, 8 * channels, h/32, w/32)
         with torch.no_grad():
             fmap = self.backbone(torch.zeros(1, 3, *self.crop)).shape
         self.pool = SpatialSoftmax(fmap[1], fmap[2], fmap[3], keypoints)

@@ -246,6 +246,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     out = Path(cfg.output)
     root = out / "checkpoints"
     cfg.policy.validate()
+    if not 0 <= cfg.eval_n_action_steps <= cfg.policy.horizon:
+        raise ValueError(
+            f"eval_n_action_steps ({cfg.eval_n_action_steps}) must be between 1 and policy.horizon "
+            f"({cfg.policy.horizon}), or 0 for policy.n_action_steps"
+        )
     dataset = open_dataset(cfg, cfg.policy.n_obs_steps, cfg.policy.horizon, cfg.policy.cameras)
     policy, resume_from = build(cfg, dataset, root)
     check_task(policy.contract, cfg.task)
@@ -298,5 +303,5 @@ def evaluate_during_training(policy: Policy, cfg: TrainConfig) -> dict[str, Any]
 
     policy.eval()
     ecfg = EvalConfig(task=cfg.task, episodes=cfg.eval_episodes, num_envs=cfg.eval_envs, seed=10_000,
-                      videos=0, progress=False)  # fmt: skip
+                      n_action_steps=cfg.eval_n_action_steps, videos=0, progress=False)  # fmt: skip
     return evaluate_policy(policy, ecfg)

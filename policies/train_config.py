@@ -50,6 +50,8 @@ class TrainConfig:
     """Episodes per evaluation during training."""
     eval_envs: int = 10
     """Parallel twin worlds during evaluation."""
+    eval_n_action_steps: int = 0
+    """Actions executed per chunk in evaluations during training (0: policy.n_action_steps; 1..horizon)."""
     log_every: int = 50
     """TensorBoard logging period in steps."""
     num_workers: int = 2

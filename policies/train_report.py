@@ -17,36 +17,46 @@ from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 from honed.policies.checkpoint import write_json  # noqa: E402
 
 HISTORY = "history.jsonl"
+EVALUATIONS = "evaluations.jsonl"
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The JSON rows of a ``.jsonl`` log (none if it does not exist)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def append_row(path: Path, row: dict[str, Any]) -> None:
+    with path.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def keep_rows_up_to(path: Path, step: int) -> list[dict[str, Any]]:
+    """Drop a log's rows past ``step`` (a fresh run, step 0, drops them all); returns those kept."""
+    rows = [r for r in read_rows(path) if r["step"] <= step]
+    if rows:
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        path.unlink(missing_ok=True)
+    return rows
 
 
 class TrainLog:
-    """Logs every ``log_every`` steps to TensorBoard and ``history.jsonl`` (which survives a resume)."""
+    """Logs every ``log_every`` steps to TensorBoard and ``history.jsonl``, and each in-training
+    evaluation to ``evaluations.jsonl``; both survive a resume (rows past the resumed step are dropped)."""
 
     def __init__(self, out: Path, dataset: Any, start_step: int):
         out.mkdir(parents=True, exist_ok=True)
         self.out, self.dataset, self.start_step = out, dataset, start_step
         self.writer = SummaryWriter(str(out / "tensorboard"), purge_step=start_step)
-        self.history = out / HISTORY
-        if start_step == 0:
-            self.history.unlink(missing_ok=True)
-        else:
-            self._truncate_history(start_step)
-        rows = self._rows()
+        self.history, self.evaluations_log = out / HISTORY, out / EVALUATIONS
+        rows = keep_rows_up_to(self.history, start_step)
         self.earlier_s = float(rows[-1].get("elapsed_s", 0.0)) if rows else 0.0  # spent before a resume
+        self.evaluations = keep_rows_up_to(self.evaluations_log, start_step)
         self.began = time.perf_counter()
         self.rate = 0.0
         self.window: list[float] = []
-        self.evaluations: list[dict[str, Any]] = []
-
-    def _truncate_history(self, step: int) -> None:
-        if self.history.exists():
-            rows = [r for r in self._rows() if r["step"] <= step]
-            self.history.write_text("".join(json.dumps(r) + "\n" for r in rows))
-
-    def _rows(self) -> list[dict[str, Any]]:
-        if not self.history.exists():
-            return []
-        return [json.loads(line) for line in self.history.read_text().splitlines() if line.strip()]
 
     def step(
         self,
@@ -68,9 +78,10 @@ class TrainLog:
             for name, value in {**metrics, "loss": loss, "grad_norm": grad_norm, "lr": lr}.items():
                 self.writer.add_scalar(f"train/{name}", value, step)
             self.writer.add_scalar("train/samples_per_s", self.rate, step)
-            with self.history.open("a") as f:
-                row = {"step": step, "loss": loss, "samples_per_s": self.rate, "elapsed_s": self.elapsed()}
-                f.write(json.dumps(row) + "\n")
+            append_row(
+                self.history,
+                {"step": step, "loss": loss, "samples_per_s": self.rate, "elapsed_s": self.elapsed()},
+            )
         return self.rate
 
     def elapsed(self) -> float:
@@ -78,14 +89,16 @@ class TrainLog:
         return round(self.earlier_s + time.perf_counter() - self.began, 2)
 
     def evaluation(self, step: int, result: dict[str, Any]) -> None:
-        self.evaluations.append({"step": step, **{k: result[k] for k in ("success_rate", "mean_return")}})
+        row = {"step": step, **{k: result[k] for k in ("success_rate", "mean_return", "mean_length")}}
+        self.evaluations.append(row)
+        append_row(self.evaluations_log, row)
         self.writer.add_scalar("eval/success_rate", result["success_rate"], step)
         self.writer.add_scalar("eval/mean_return", result["mean_return"], step)
         self.writer.add_scalar("eval/mean_length", result["mean_length"], step)
 
     def finish(self, cfg: Any, start: int) -> dict[str, Any]:
         self.writer.close()
-        rows = self._rows()
+        rows = read_rows(self.history)
         best = self.out / "checkpoints" / "best.json"
         summary = {
             "steps": cfg.steps,

@@ -57,6 +57,9 @@ class DiffusionConfig:
     """Random-crop size as a fraction of the image side (centre crop at inference); 1 disables."""
     keypoints: int = 32
     """Spatial-softmax keypoints per camera."""
+    image_width: int = 64
+    """Channels of the ResNet-18 trunk's first stage, doubling per stage (64: torchvision's ResNet-18;
+    16 or 32 cost about 1/16 or 1/4 of its arithmetic)."""
     image_dim: int = 64
     """Feature size per camera frame."""
     state_dim: int = 64
@@ -79,6 +82,11 @@ class DiffusionConfig:
                 f"sampler {self.sampler!r} does not fit objective {self.objective!r}: set policy.sampler to one of {samplers}"
             )
         DENOISERS.get(self.denoiser)
+        if self.image_width < 16 or self.image_width % 16:
+            raise ValueError(
+                f"image_width ({self.image_width}) must be a positive multiple of 16 (GroupNorm groups of 16 "
+                "channels): set policy.image_width to 16, 32, 48 or 64"
+            )
         if self.language not in ("none", "embedding", "text"):
             raise ValueError(f"language must be none, embedding or text, got {self.language!r}")
         if self.denoiser == "unet":

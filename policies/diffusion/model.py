@@ -62,6 +62,7 @@ class DiffusionPolicy(Policy):
                     config.crop_ratio,
                     config.keypoints,
                     config.image_dim,
+                    config.image_width,
                 )
                 for k in self.image_keys
             }

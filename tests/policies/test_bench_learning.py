@@ -11,16 +11,24 @@ import pytest
 from honed.policies.bench_learning import VERB, LearningBenchConfig, docs_key, run_bench, table
 
 
-def test_best_checkpoint_is_benchmarked_and_reported(tmp_path, capsys):
+def test_best_checkpoint_is_benchmarked_and_reported(tmp_path, capsys, monkeypatch):
+    import honed.sim.evaluate as evaluate_module
+
+    executed: list[int] = []  # actions per chunk of every evaluation, in training and after
+    real = evaluate_module.evaluate_policy
+    monkeypatch.setattr(evaluate_module, "evaluate_policy",
+                        lambda policy, ecfg, out=None: executed.append(ecfg.n_action_steps) or real(policy, ecfg, out))  # fmt: skip
     cfg = dataclasses.replace(VERB.presets["debug"], output=str(tmp_path), eval_every=2, eval_episodes=2,
-                              select="best", threads=1, num_workers=0)  # fmt: skip
+                              select="best", threads=1, num_workers=0, eval_n_action_steps=4)  # fmt: skip
     out = run_bench(cfg)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == out
     assert [e["step"] for e in out["in_training_evaluations"]] == [2, 4]
+    assert executed == [4, 4, 4] and out["eval_n_action_steps"] == 4 and out["n_action_steps"] == 8
     best = json.loads((tmp_path / "pick_cube_state/run/checkpoints/best.json").read_text())
     assert out["checkpoint"] == "best" and out["checkpoint_step"] == best["step"]
     saved = json.loads((tmp_path / "pick_cube_state/eval/results.json").read_text())
-    assert saved["episodes"] == out["eval_episodes"] == 2
+    assert saved["episodes"] == out["eval_episodes"] == 2 and saved["n_action_steps"] == 4
+    assert docs_key(cfg) == "learning_pick_cube_state_executing4"
     assert f"best (step {best['step']})" in table(out)
 
 
@@ -73,6 +81,19 @@ def test_a_longer_chunk_is_trained_and_recorded_under_its_own_docs_section(tmp_p
     assert docs_key(dataclasses.replace(cfg, horizon=16, n_action_steps=8, recoveries=0.3)) == (
         "learning_pick_cube_state_recoveries0.3"
     )
+    narrow = dataclasses.replace(cfg, obs="images", image_width=16)
+    assert docs_key(narrow) == "learning_pick_cube_images_h32a16_w16"
+    assert docs_key(dataclasses.replace(narrow, obs="state")) == "learning_pick_cube_state_h32a16"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("image_width", 40), ("eval_n_action_steps", 17), ("eval_n_action_steps", -1)]
+)
+def test_a_bad_width_or_execution_count_is_refused_before_any_demo_is_recorded(tmp_path, field, value):
+    cfg = dataclasses.replace(LearningBenchConfig(output=str(tmp_path), obs="images"), **{field: value})
+    with pytest.raises(SystemExit, match=field):
+        run_bench(cfg)
+    assert not (tmp_path / "pick_cube").exists()
 
 
 @pytest.mark.parametrize(("horizon", "steps"), [(18, 8), (16, 17)])

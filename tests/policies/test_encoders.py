@@ -7,7 +7,15 @@ import pytest
 import torch
 
 from honed.features import ACTION, STATE, Feature, Features, image_key
-from honed.policies.encoders import ImageEncoder, SpatialSoftmax, center_crop, random_crop
+from honed.policies.diffusion.config import DiffusionConfig
+from honed.policies.encoders import (
+    ImageEncoder,
+    SpatialSoftmax,
+    center_crop,
+    group_norm,
+    random_crop,
+    resnet18_trunk,
+)
 from honed.policies.language import TaskEmbedding, TextEncoder
 from honed.policies.normalize import Normalizer
 
@@ -32,6 +40,26 @@ def test_image_encoder_crops_only_in_training():
     first = encoder(x)
     torch.manual_seed(1)
     assert not torch.allclose(first, encoder(x))
+
+
+def test_trunk_width_64_is_torchvisions_resnet18_and_narrower_widths_scale_every_stage():
+    import torchvision
+
+    reference = torchvision.models.resnet18(weights=None, norm_layer=group_norm)
+    expected = {k: v.shape for k, v in reference.state_dict().items() if not k.startswith("fc.")}
+    full = {k: v.shape for k, v in resnet18_trunk(64).state_dict().items()}
+    # names offset by one (the trunk is a Sequential of the children), shapes equal
+    assert list(full.values()) == list(expected.values())
+    narrow = resnet18_trunk(16)
+    assert narrow.state_dict().keys() == full.keys()  # the same 18 layers
+    assert narrow(torch.zeros(2, 3, 84, 84)).shape == (2, 128, 3, 3)  # 8 x 16 channels at 1/32 of the side
+    params = sum(p.numel() for p in narrow.parameters())
+    assert params < sum(p.numel() for p in resnet18_trunk(64).parameters()) / 12  # ~ (16/64)^2
+
+
+def test_image_width_must_be_a_multiple_of_16():
+    with pytest.raises(ValueError, match=r"image_width \(24\).*set policy.image_width to 16, 32, 48 or 64"):
+        DiffusionConfig(image_width=24).validate()
 
 
 def test_spatial_softmax_returns_coordinates_of_the_peak():

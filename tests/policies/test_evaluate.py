@@ -119,6 +119,11 @@ def test_best_checkpoint_follows_in_training_evaluation_across_a_resume(demo_sto
     summary = train(dataclasses.replace(cfg, resume=True))
     root = tmp_path / "run" / "checkpoints"
     assert summary["resumed_from"] == 4 and next(scores, None) is None
+    # the readings from before the resume are kept, in the summary and in evaluations.jsonl
+    readings = [(e["step"], e["success_rate"]) for e in summary["evaluations"]]
+    assert readings == [(2, 0.6), (4, 0.2), (6, 0.4), (8, 0.3)]
+    logged = [json.loads(line) for line in (tmp_path / "run/evaluations.jsonl").read_text().splitlines()]
+    assert logged == summary["evaluations"]
     assert summary["best"] == {"step": 2, "success_rate": 0.6, "mean_return": 1.0}
     assert (root / "best").resolve().name == "step_0000002"
     assert sorted(p.name for p in root.glob("step_*")) == ["step_0000002", "step_0000006", "step_0000008"]
@@ -126,6 +131,7 @@ def test_best_checkpoint_follows_in_training_evaluation_across_a_resume(demo_sto
     scores = iter([0.1])
     fresh = train(dataclasses.replace(cfg, steps=4, eval_every=4, resume=False))
     assert fresh["best"] == {"step": 4, "success_rate": 0.1, "mean_return": 1.0}
+    assert [e["step"] for e in fresh["evaluations"]] == [4]  # a fresh run forgets the old readings
 
 
 def test_an_equal_score_keeps_the_earlier_best(tmp_path):
