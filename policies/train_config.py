@@ -80,6 +80,7 @@ DEBUG = TrainConfig(
         n_action_steps=4,
         time_dim=32,
         image_dim=32,
+        image_width=16,
         state_dim=32,
         keypoints=8,
         transformer_width=64,

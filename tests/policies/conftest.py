@@ -83,7 +83,7 @@ def make_contract(
 
 
 def tiny_config(**overrides: object) -> DiffusionConfig:
-    base = dict(unet_widths=[16, 32], horizon=8, n_action_steps=4, time_dim=16, state_dim=16, image_dim=16,
+    base = dict(unet_widths=[16, 32], horizon=8, n_action_steps=4, time_dim=16, state_dim=16, image_dim=16, image_width=16,
                 keypoints=4, language_dim=8, transformer_width=32, transformer_depth=1, transformer_heads=2)  # fmt: skip
     base.update(overrides)
     return DiffusionConfig(**base)  # type: ignore[arg-type]
