@@ -123,12 +123,12 @@ def check(c: LearningBenchConfig) -> None:
         raise SystemExit(
             f"honed-bench learning: recoveries is a fraction of the demos; use 0..1, got {c.recoveries}"
         )
-    policy_config(c)  # a chunk shape the policy cannot take is refused here, naming the field
-    if not 0 <= c.eval_n_action_steps <= c.horizon:
-        raise SystemExit(
-            f"honed-bench learning: eval_n_action_steps ({c.eval_n_action_steps}) must be between 1 and "
-            f"horizon ({c.horizon}), or 0 for n_action_steps"
-        )
+    from honed.policies.train import check_evaluation
+
+    try:  # a chunk shape or execution count the policy cannot take is refused here, naming the field
+        check_evaluation(train_config(c, demo_store(c), Path(c.output)))
+    except ValueError as err:
+        raise SystemExit(f"honed-bench learning: {err}") from err
     if c.select not in ("last", "best") or (c.select == "best" and c.eval_every <= 0):
         raise SystemExit(f"honed-bench learning: select={c.select!r}: use last, or best with eval_every > 0")
 

@@ -234,6 +234,15 @@ def batches(dataset: Any, cfg: TrainConfig, start: int) -> tuple[BatchOrder, Ite
     return order, iter(loader)
 
 
+def check_evaluation(cfg: TrainConfig) -> None:
+    """Refuse an evaluation execution count the policy cannot take, naming the field and the range."""
+    if not 0 <= cfg.eval_n_action_steps <= cfg.policy.horizon:
+        raise ValueError(
+            f"eval_n_action_steps ({cfg.eval_n_action_steps}) must be between 1 and policy.horizon "
+            f"({cfg.policy.horizon}), or 0 for policy.n_action_steps"
+        )
+
+
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Run (or resume) a training run; returns the summary also written to ``summary.json``."""
     if cfg.precision not in PRECISIONS:
@@ -246,11 +255,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     out = Path(cfg.output)
     root = out / "checkpoints"
     cfg.policy.validate()
-    if not 0 <= cfg.eval_n_action_steps <= cfg.policy.horizon:
-        raise ValueError(
-            f"eval_n_action_steps ({cfg.eval_n_action_steps}) must be between 1 and policy.horizon "
-            f"({cfg.policy.horizon}), or 0 for policy.n_action_steps"
-        )
+    check_evaluation(cfg)
     dataset = open_dataset(cfg, cfg.policy.n_obs_steps, cfg.policy.horizon, cfg.policy.cameras)
     policy, resume_from = build(cfg, dataset, root)
     check_task(policy.contract, cfg.task)

@@ -28,6 +28,14 @@ def tensors(folder: Path) -> dict[str, torch.Tensor]:
             **load_file(str(folder / "training" / "state.safetensors"))}  # fmt: skip
 
 
+def test_an_evaluation_execution_count_beyond_the_horizon_is_refused_before_work(state_store, tmp_path):
+    with pytest.raises(
+        ValueError, match=r"eval_n_action_steps \(9\) must be between 1 and policy.horizon \(8\)"
+    ):
+        train(config(state_store, tmp_path / "run", eval_n_action_steps=9))
+    assert not (tmp_path / "run").exists()
+
+
 def test_two_steps_then_resume_equals_an_uninterrupted_run(state_store, tmp_path):
     straight = train(config(state_store, tmp_path / "a", steps=4, save_every=2, log_every=1))
     train(config(state_store, tmp_path / "b", steps=4, save_every=2, stop_after=2, log_every=1))
