@@ -52,6 +52,8 @@ class LearningBenchConfig:
     """Actions of each chunk executed in every evaluation, in training and after (0: n_action_steps)."""
     precision: str = "fp32"
     """Training arithmetic: fp32 or bf16 (autocast)."""
+    init_from: str = ""
+    """Checkpoint to continue from with a fresh schedule of ``steps`` (same policy settings; empty: from scratch)."""
     episodes: int = 200
     """Evaluation episodes."""
     eval_every: int = 0
@@ -112,7 +114,8 @@ def docs_key(c: LearningBenchConfig) -> str:
     chunk = "" if (c.horizon, c.n_action_steps) == (16, 8) else f"_h{c.horizon}a{c.n_action_steps}"
     width = f"_w{c.image_width}" if c.obs == "images" and c.image_width != 64 else ""
     executing = f"_executing{c.eval_n_action_steps}" if c.eval_n_action_steps else ""
-    return f"learning_{c.task}_{c.obs}{recoveries_suffix(c)}{chunk}{width}{executing}"
+    continued = "_continued" if c.init_from else ""
+    return f"learning_{c.task}_{c.obs}{recoveries_suffix(c)}{chunk}{width}{executing}{continued}"
 
 
 def check(c: LearningBenchConfig) -> None:
@@ -123,10 +126,16 @@ def check(c: LearningBenchConfig) -> None:
         raise SystemExit(
             f"honed-bench learning: recoveries is a fraction of the demos; use 0..1, got {c.recoveries}"
         )
-    from honed.policies.train import check_evaluation
+    from honed.policies.base import policy_class_for
+    from honed.policies.train import check_config, check_evaluation
 
-    try:  # a chunk shape or execution count the policy cannot take is refused here, naming the field
-        check_evaluation(train_config(c, demo_store(c), Path(c.output)))
+    try:  # a chunk shape, execution count or start checkpoint the run cannot take is refused here
+        cfg = train_config(c, demo_store(c), Path(c.output))
+        check_evaluation(cfg)
+        if c.init_from:
+            check_config(
+                policy_class_for(cfg.policy), cfg.policy, Path(c.init_from), f"init_from={c.init_from}"
+            )
     except ValueError as err:
         raise SystemExit(f"honed-bench learning: {err}") from err
     if c.select not in ("last", "best") or (c.select == "best" and c.eval_every <= 0):
@@ -155,7 +164,7 @@ def train_config(c: LearningBenchConfig, store: Path, run: Path) -> Any:
                        num_workers=c.num_workers, threads=c.threads, precision=c.precision, resume=True,
                        task=c.task if c.eval_every > 0 else "", eval_every=c.eval_every,
                        eval_episodes=c.eval_episodes, eval_envs=c.num_envs,
-                       eval_n_action_steps=c.eval_n_action_steps)  # fmt: skip
+                       eval_n_action_steps=c.eval_n_action_steps, init_from=c.init_from)  # fmt: skip
 
 
 def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
@@ -183,7 +192,7 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
         "success_ci95": [round(x, 4) for x in result["success_ci95"]], "mean_return": round(result["mean_return"], 2),
         "mean_length": round(result["mean_length"], 1), "eval_wall_s": round(time.perf_counter() - tic, 1),
         "checkpoint": c.select, "checkpoint_step": int(checkpoint.resolve().name.removeprefix("step_")),
-        "in_training_evaluations": summary["evaluations"],
+        "in_training_evaluations": summary["evaluations"], "init_from": c.init_from,
     }  # fmt: skip
     if c.write_docs:
         recoveries = f"recoveries={c.recoveries:g} " if c.recoveries else ""
@@ -192,6 +201,7 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
                    f"n_action_steps={c.n_action_steps} precision={c.precision} "
                    f"{f'image_width={c.image_width} ' if c.obs == 'images' else ''}"
                    f"{f'eval_n_action_steps={c.eval_n_action_steps} ' if c.eval_n_action_steps else ''}"
+                   f"{f'init_from={c.init_from} ' if c.init_from else ''}"
                    f"episodes={c.episodes} eval_every={c.eval_every} eval_episodes={c.eval_episodes} "
                    f"select={c.select} threads={c.threads} output={c.output} write_docs=true")  # fmt: skip
         record_in_docs(docs_key(c), command, table(out))
@@ -207,7 +217,13 @@ def table(out: dict[str, Any]) -> str:
         f"| {out['checkpoint']} (step {out['checkpoint_step']}) "
         f"| {out['train_wall_s'] / 60:.1f} min | {out['success_rate']:.1%} ({low:.1%}-{high:.1%}) over "
         f"{out['eval_episodes']} episodes | {out['mean_length']} |\n\n"
-        "The machine was shared with other jobs (wall-clock varies with load)."
+        + (
+            f"Training continued from `{out['init_from']}` with a fresh warm-up and schedule; steps and "
+            "wall-clock count this run only.\n\n"
+            if out["init_from"]
+            else ""
+        )
+        + "The machine was shared with other jobs (wall-clock varies with load)."
     )
 
 

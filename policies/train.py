@@ -8,10 +8,13 @@ resume) with ``checkpoints/last`` pointing at the newest. When the run evaluates
 evaluated step is saved and ``checkpoints/best`` points at the one with the highest success rate (then
 mean return; ``best.json`` holds its scores; pruning never removes it). A non-finite loss or gradient
 stops the run naming the step and the batch's samples; the last good checkpoint is left as it was.
+``init_from`` starts a new run from another checkpoint's policy (weights and normalisation) with a
+fresh optimizer and schedule: fine-tuning on other data, or training on after a schedule has ended.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -29,7 +32,14 @@ from tqdm import tqdm
 
 from honed.features import ACTION, TASK, Feature, Features
 from honed.policies.base import Policy, policy_class_for
-from honed.policies.checkpoint import read_config, read_contract, save_policy, write_json
+from honed.policies.checkpoint import (
+    CheckpointError,
+    load_policy,
+    read_config,
+    read_contract,
+    save_policy,
+    write_json,
+)
 from honed.policies.contract import Contract, ContractError
 from honed.policies.train_config import TrainConfig
 from honed.policies.train_report import TrainLog
@@ -175,24 +185,56 @@ def guard_finite(
     )
 
 
+def config_differences(saved: Any, wanted: Any) -> list[str]:
+    """``policy.<field>=<wanted> (checkpoint: <saved>)`` for every field the two policy configs differ in."""
+    a, b = dataclasses.asdict(saved), dataclasses.asdict(wanted)
+    return [
+        f"policy.{k}={b.get(k)!r} (checkpoint: {a.get(k)!r})"
+        for k in sorted(a.keys() | b.keys())
+        if a.get(k) != b.get(k)
+    ]
+
+
+def check_config(cls: type[Policy], pcfg: Any, folder: Path, what: str) -> None:
+    """Refuse a checkpoint whose policy family or config differs from this run's, naming the fields."""
+    try:
+        saved_cls, saved_cfg = read_config(folder)
+    except CheckpointError as err:
+        raise CheckpointError(f"{what}: {err}") from None
+    if saved_cls is not cls:
+        raise ValueError(f"{what}: {folder} holds a {saved_cls.name} policy, this run trains {cls.name}")
+    if saved_cfg != pcfg:
+        raise ValueError(
+            f"{what}: the policy config differs from the checkpoint {folder.resolve()}: "
+            f"{', '.join(config_differences(saved_cfg, pcfg))}; set those fields to the checkpoint's"
+        )
+
+
 def build(cfg: TrainConfig, dataset: Any, root: Path) -> tuple[Policy, Path | None]:
-    """The policy: fresh from the config, or the run's last checkpoint when resuming (checked)."""
+    """The policy: fresh from the config, from ``init_from``'s weights, or the run's last checkpoint
+    when resuming (each checked against the config and the dataset)."""
     cls = policy_class_for(cfg.policy)
     contract = dataset_contract(cls, cfg.policy, dataset)
+    if cfg.init_from:  # its normalisation statistics carry over with its weights
+        check_config(cls, cfg.policy, Path(cfg.init_from), f"init_from={cfg.init_from}")
+        start = read_contract(cfg.init_from)
+        if problems := start.mismatches(contract.features):
+            raise ContractError(
+                f"init_from={cfg.init_from}: the dataset does not match the checkpoint: {problems}"
+            )
+        contract = start
     last = root / "last"
     if not cfg.resume or not last.exists():
         torch.manual_seed(cfg.seed)
-        return cls(cfg.policy, contract), None
-    saved_cls, saved_cfg = read_config(last)
-    if saved_cls is not cls or saved_cfg != cfg.policy:
-        raise ValueError(f"resume: the policy config differs from the run's checkpoint {last.resolve()}")
+        return (load_policy(cfg.init_from) if cfg.init_from else cls(cfg.policy, contract)), None
+    check_config(cls, cfg.policy, last, "resume")
     saved = read_contract(last)
     problems = saved.mismatches(contract.features) + (
         ["statistics differ"] if saved.digest != contract.digest else []
     )
     if problems:
         raise ContractError(f"resume: the dataset no longer matches the run's checkpoint: {problems}")
-    return cls(saved_cfg, saved, last.resolve()), last.resolve()
+    return cls(cfg.policy, saved, last.resolve()), last.resolve()
 
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:

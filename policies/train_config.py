@@ -67,6 +67,9 @@ class TrainConfig:
     """Seed of weights, data order and augmentation."""
     stop_after: int = 0
     """End this invocation after this step with a checkpoint (0: run to steps); resume=true continues."""
+    init_from: str = ""
+    """Checkpoint whose weights and normalisation statistics start the run (fine-tuning or continuing:
+    fresh optimizer, warm-up and schedule; its policy config must equal this run's). Empty: from scratch."""
     resume: bool = False
     """Continue the run in output from its last checkpoint (exactly: same batches, RNG, optimizer)."""
     progress: bool = True

@@ -101,3 +101,22 @@ def test_a_chunk_shape_the_policy_cannot_take_is_refused_before_work(tmp_path, h
     with pytest.raises(SystemExit, match="horizon"):
         run_bench(LearningBenchConfig(output=str(tmp_path), horizon=horizon, n_action_steps=steps))
     assert not (tmp_path / "pick_cube").exists()
+
+
+def test_a_run_continues_from_a_checkpoint_under_its_own_docs_section(tmp_path, capsys):
+    first = dataclasses.replace(VERB.presets["debug"], output=str(tmp_path / "a"), threads=1, num_workers=0,
+                                steps=2)  # fmt: skip
+    run_bench(first)
+    start = tmp_path / "a/pick_cube_state/run/checkpoints/last"
+    later = dataclasses.replace(first, output=str(tmp_path / "b"), init_from=str(start))
+    out = run_bench(later)
+    summary = json.loads((tmp_path / "b/pick_cube_state/run/summary.json").read_text())
+    assert summary["config"]["init_from"] == str(start) and out["init_from"] == str(start)
+    assert docs_key(later) == "learning_pick_cube_state_continued"
+    assert f"continued from `{start}`" in table(out)
+
+
+def test_a_start_checkpoint_that_is_missing_is_refused_before_any_demo_is_recorded(tmp_path):
+    with pytest.raises(SystemExit, match="init_from="):
+        run_bench(LearningBenchConfig(output=str(tmp_path), init_from=str(tmp_path / "nowhere")))
+    assert not any(tmp_path.iterdir())

@@ -51,6 +51,30 @@ def test_two_steps_then_resume_equals_an_uninterrupted_run(state_store, tmp_path
     assert history == [1, 2, 3, 4]
 
 
+def test_init_from_starts_a_fresh_run_from_a_checkpoints_weights_and_statistics(state_store, tmp_path):
+    train(config(state_store, tmp_path / "a", steps=3, log_every=1))
+    start = tmp_path / "a" / "checkpoints" / "last"
+    # at lr 0 the weights cannot move: what the new run saves is exactly what it started from
+    frozen = train(config(state_store, tmp_path / "b", steps=2, lr=0.0, log_every=1, init_from=str(start)))
+    assert frozen["resumed_from"] == 0
+    assert [json.loads(line)["step"] for line in (tmp_path / "b/history.jsonl").read_text().splitlines()] == [1, 2]
+    a, b = (load_file(str(folder / "model.safetensors")) for folder in (start, tmp_path / "b/checkpoints/last"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert load_policy(tmp_path / "b/checkpoints/last").contract.digest == load_policy(start).contract.digest
+    moved = train(config(state_store, tmp_path / "c", steps=2, lr=1e-3, init_from=str(start)))
+    c = load_file(str(tmp_path / "c/checkpoints/last/model.safetensors"))
+    assert any(not torch.equal(a[k], c[k]) for k in a) and moved["config"]["init_from"] == str(start)
+
+
+def test_init_from_a_checkpoint_of_another_config_names_the_differing_fields(state_store, tmp_path):
+    train(config(state_store, tmp_path / "a", steps=1))
+    cfg = config(state_store, tmp_path / "b", init_from=str(tmp_path / "a/checkpoints/last"))
+    cfg.policy.kernel_size = 3
+    with pytest.raises(ValueError, match=r"init_from=.*policy.kernel_size=3 \(checkpoint: 5\)"):
+        train(cfg)
+    assert not (tmp_path / "b" / "checkpoints").exists()
+
+
 def test_outputs_of_a_run(state_store, tmp_path):
     summary = train(config(state_store, tmp_path / "run", steps=6, save_every=3, log_every=2))
     out = tmp_path / "run"
