@@ -95,6 +95,10 @@ class Episode:
     def _offsets(self) -> dict[str, np.ndarray]:
         return {k: np.asarray(self._array(k + OFFSETS_SUFFIX)[:]) for k in self.info.image_keys}
 
+    def offsets(self, key: str) -> np.ndarray:
+        """Byte offsets of camera ``key``'s frames in its frame array, (T + 1,), starting at 0."""
+        return self._offsets[key]
+
     def encoded_frame(self, key: str, t: int) -> np.ndarray:
         """The stored JPEG bytes of frame ``t`` of camera feature ``key`` (uint8 view)."""
         lo, hi = self._offsets[key][t], self._offsets[key][t + 1]

@@ -65,7 +65,9 @@ def open_dataset(cfg: TrainConfig, n_obs_steps: int, horizon: int, cameras: list
         raise ValueError(f"dataset={cfg.dataset}: no such episode store directory")
     store = EpisodeStore.open(cfg.dataset)
     episodes = select_episodes([e.meta for e in store.index.episodes], cfg.episodes)
-    return EpisodeDataset(store, n_obs_steps, horizon, episodes=episodes, cameras=cameras)
+    return EpisodeDataset(
+        store, n_obs_steps, horizon, episodes=episodes, cameras=cameras, cache_mb=cfg.frame_cache_mb
+    )
 
 
 def select_episodes(metas: list[dict[str, Any]], rule: str) -> list[int]:

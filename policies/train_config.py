@@ -56,6 +56,8 @@ class TrainConfig:
     """TensorBoard logging period in steps."""
     num_workers: int = 2
     """Data-loading worker processes (0: load in the training process)."""
+    frame_cache_mb: float = 2048
+    """Encoded camera frames each loading process keeps in memory, in MB (0: read every batch from the store)."""
     threads: int = 0
     """torch CPU threads (0: torch's default)."""
     device: str = "cpu"

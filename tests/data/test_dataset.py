@@ -115,3 +115,39 @@ def test_an_episode_wholly_not_imitated_leaves_nothing_to_train_on(make_store):
     store, _ = make_store([4], metas=[{"not_imitated": [[0, 4]]}])
     with pytest.raises(ValueError, match="every frame"):
         EpisodeDataset(store, n_obs_steps=2, horizon=4)
+
+
+def test_cached_frames_equal_the_stored_ones_and_are_read_from_the_store_once(make_store, monkeypatch):
+    from honed.data.store import Episode
+
+    store, _ = make_store([6, 9])
+    reads: list[tuple[str, int, int]] = []
+    real = Episode.encoded_range
+    monkeypatch.setattr(Episode, "encoded_range",
+                        lambda self, key, a, b: reads.append((key, a, b)) or real(self, key, a, b))  # fmt: skip
+    cached, uncached = (
+        EpisodeDataset(store, n_obs_steps=2, horizon=3),
+        EpisodeDataset(store, 2, 3, cache_mb=0),
+    )
+    samples = [cached[i] for i in range(len(cached))]
+    assert sorted(reads) == sorted(
+        (f"observation.images.{c}", 0, n) for c in ("front", "wrist") for n in (6, 9)
+    )
+    reads.clear()
+    samples += [cached[i] for i in range(len(cached))]
+    assert reads == []  # every episode and camera is in memory now
+    reference = [uncached[i] for i in range(len(uncached))] * 2
+    assert len(reads) == 2 * 15  # without the cache: one read per sample and camera, every time
+    for a, b in zip(samples, reference):
+        for key in ("observation.images.front", "observation.images.wrist"):
+            assert torch.equal(a[key], b[key])
+
+
+def test_frames_past_the_cache_budget_are_read_from_the_store(make_store):
+    store, _ = make_store([6, 9])
+    one_episode = store.episode(0).offsets("observation.images.front")[-1] / 2**20
+    ds = EpisodeDataset(store, n_obs_steps=2, horizon=3, cache_mb=float(one_episode))
+    whole = EpisodeDataset(store, n_obs_steps=2, horizon=3)
+    for i in range(len(ds)):
+        assert torch.equal(ds[i]["observation.images.wrist"], whole[i]["observation.images.wrist"])
+    assert len(ds.cached) == 1 and ds._cached_bytes <= ds.cache_bytes
