@@ -8,8 +8,8 @@ mistake staged on purpose so that the rest of the episode shows the recovery) ar
 frame; they still appear in observation windows and in the action chunks of the frames before them.
 
 Camera frames are read as stored (JPEG) and decoded per sample. An episode's first read of a camera
-fetches all of its frames' bytes and keeps them while ``cache_mb`` allows (a whole 96x96 image store
-of 100 pick_cube demos at 96x96 takes 75 MB): zarr's per-request cost, not decoding, dominated
+fetches all of its frames' bytes and keeps them while ``cache_mb`` allows (the two 96x96 cameras of
+100 pick_cube demos take 75 MB): zarr's per-request cost, not decoding, dominated
 loading (0.6-0.9 s for a 64-sample batch from two cameras, against 0.03 s from memory). Beyond the
 budget, each sample reads its own window from the store.
 

@@ -118,6 +118,14 @@ def docs_key(c: LearningBenchConfig) -> str:
     return f"learning_{c.task}_{c.obs}{recoveries_suffix(c)}{chunk}{width}{executing}{continued}"
 
 
+def refusal(err: Exception) -> SystemExit:
+    """A policy or training refusal in this command's words: the fields it shares carry no ``policy.``."""
+    text = str(err)
+    for field in ("image_width", "horizon", "n_action_steps", "n_obs_steps"):
+        text = text.replace(f"policy.{field}", field)
+    return SystemExit(f"honed-bench learning: {text}")
+
+
 def check(c: LearningBenchConfig) -> None:
     """Refuse settings the run could not honour, before any demo is recorded."""
     if c.obs not in ("state", "images"):
@@ -137,7 +145,7 @@ def check(c: LearningBenchConfig) -> None:
                 policy_class_for(cfg.policy), cfg.policy, Path(c.init_from), f"init_from={c.init_from}"
             )
     except ValueError as err:
-        raise SystemExit(f"honed-bench learning: {err}") from err
+        raise refusal(err) from err
     if c.select not in ("last", "best") or (c.select == "best" and c.eval_every <= 0):
         raise SystemExit(f"honed-bench learning: select={c.select!r}: use last, or best with eval_every > 0")
 
@@ -152,7 +160,7 @@ def policy_config(c: LearningBenchConfig) -> Any:
     try:
         policy.validate()
     except ValueError as err:
-        raise SystemExit(f"honed-bench learning: {err}") from err
+        raise refusal(err) from err
     return policy
 
 

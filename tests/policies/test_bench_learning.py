@@ -91,8 +91,9 @@ def test_a_longer_chunk_is_trained_and_recorded_under_its_own_docs_section(tmp_p
 )
 def test_a_bad_width_or_execution_count_is_refused_before_any_demo_is_recorded(tmp_path, field, value):
     cfg = dataclasses.replace(LearningBenchConfig(output=str(tmp_path), obs="images"), **{field: value})
-    with pytest.raises(SystemExit, match=field):
+    with pytest.raises(SystemExit, match=field) as refusal:
         run_bench(cfg)
+    assert "policy." not in str(refusal.value)  # the fix names this command's own field
     assert not (tmp_path / "pick_cube").exists()
 
 

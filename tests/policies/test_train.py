@@ -57,8 +57,13 @@ def test_init_from_starts_a_fresh_run_from_a_checkpoints_weights_and_statistics(
     # at lr 0 the weights cannot move: what the new run saves is exactly what it started from
     frozen = train(config(state_store, tmp_path / "b", steps=2, lr=0.0, log_every=1, init_from=str(start)))
     assert frozen["resumed_from"] == 0
-    assert [json.loads(line)["step"] for line in (tmp_path / "b/history.jsonl").read_text().splitlines()] == [1, 2]
-    a, b = (load_file(str(folder / "model.safetensors")) for folder in (start, tmp_path / "b/checkpoints/last"))
+    assert [json.loads(line)["step"] for line in (tmp_path / "b/history.jsonl").read_text().splitlines()] == [
+        1,
+        2,
+    ]
+    a, b = (
+        load_file(str(folder / "model.safetensors")) for folder in (start, tmp_path / "b/checkpoints/last")
+    )
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert load_policy(tmp_path / "b/checkpoints/last").contract.digest == load_policy(start).contract.digest
     moved = train(config(state_store, tmp_path / "c", steps=2, lr=1e-3, init_from=str(start)))
