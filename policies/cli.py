@@ -35,7 +35,12 @@ def describe_train(policy: str = "diffusion") -> str:
 def _train(cfg: TrainConfig) -> dict[str, Any]:
     from honed.policies.train import train
 
-    summary = train(cfg)
+    try:
+        summary = train(cfg)
+    except (
+        ValueError
+    ) as err:  # bad config, data or checkpoint: refused before work, the message names the fix
+        raise SystemExit(f"honed-train: {err}") from err
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
     return summary
 

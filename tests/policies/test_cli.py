@@ -22,9 +22,9 @@ def test_train_help_lists_run_and_policy_fields(capsys):
 def test_train_rejects_unknown_fields_and_missing_data(tmp_path):
     with pytest.raises(SystemExit, match="bad argument"):
         train_main(["policy.horizn=3"])
-    with pytest.raises(ValueError, match="no such episode store"):
+    with pytest.raises(SystemExit, match="honed-train: dataset=.* no such episode store"):
         train_main([f"dataset={tmp_path / 'none'}", "preset=debug", f"output={tmp_path / 'run'}"])
-    with pytest.raises(ValueError, match="sampler 'euler' does not fit"):
+    with pytest.raises(SystemExit, match="sampler 'euler' does not fit"):
         train_main(["preset=debug", "policy.sampler=euler", f"output={tmp_path / 'run'}"])
 
 
