@@ -1,5 +1,8 @@
 """``honed-bench load``: training samples/s of honed's EpisodeDataset against lerobot's LeRobotDataset.
 
+``samples_per_s_uncached`` reads every batch's frames from the store (``cache_mb=0``) instead of
+keeping each episode's encoded frames in memory after the first read.
+
 Both read the same episodes (honed's store, and its LeRobot v3 export made by lerobot's writer) with
 the same observation history, action chunk, batch size, shuffling and worker count; images come out
 as uint8 on both sides (``return_uint8=True`` for lerobot).
@@ -109,6 +112,8 @@ def run_bench(c: LoadBenchConfig) -> dict[str, Any]:
         "lerobot_samples_per_s": samples_per_s(loader(lerobot, c), c.batches),
     }
     out["speedup_vs_lerobot"] = out["samples_per_s"] / out["lerobot_samples_per_s"]
+    uncached = EpisodeDataset(store, n_obs_steps=c.n_obs_steps, horizon=c.horizon, cache_mb=0)
+    out["samples_per_s_uncached"] = samples_per_s(loader(uncached, c), c.batches)
     single = LoadBenchConfig(**{**vars(c), "num_workers": 0, "batches": max(2, c.batches // 3)})
     out["samples_per_s_no_workers"] = samples_per_s(loader(honed, single), single.batches)
     out["lerobot_samples_per_s_no_workers"] = samples_per_s(loader(lerobot, single), single.batches)

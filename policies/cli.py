@@ -37,9 +37,8 @@ def _train(cfg: TrainConfig) -> dict[str, Any]:
 
     try:
         summary = train(cfg)
-    except (
-        ValueError
-    ) as err:  # bad config, data or checkpoint: refused before work, the message names the fix
+    except ValueError as err:
+        # bad config, data or checkpoint: refused before any work, and the message names the fix
         raise SystemExit(f"honed-train: {err}") from err
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
     return summary

@@ -31,6 +31,7 @@ def test_load_bench_reports_both_datasets(tmp_path, capsys):
     run_load(cfg)
     out = last_json_line(capsys)
     assert out["samples"] == 40 and out["samples_per_s"] > 0 and out["lerobot_samples_per_s"] > 0
+    assert out["samples_per_s_uncached"] > 0
 
 
 def test_codec_bench_compares_every_codec(capsys):
