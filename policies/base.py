@@ -90,6 +90,12 @@ class Policy(nn.Module, ABC):
     def input_keys(cls, config: Any, features: Any) -> list[str]:
         """Observation keys this config reads from data with ``features``; ValueError if some are absent."""
 
+    @classmethod
+    def knows_only_its_training_tasks(cls, config: Any) -> bool:
+        """Whether this config's language conditioning is a vocabulary fixed at training (the
+        contract's ``tasks``), so a checkpoint cannot take instructions beyond it."""
+        return False
+
     @abstractmethod
     def compute_loss(self, batch: Batch) -> tuple[Tensor, dict[str, float]]:
         """Mean training loss of a collated batch and scalar metrics to log."""

@@ -224,6 +224,13 @@ def build(cfg: TrainConfig, dataset: Any, root: Path) -> tuple[Policy, Path | No
             raise ContractError(
                 f"init_from={cfg.init_from}: the dataset does not match the checkpoint: {problems}"
             )
+        unseen = sorted(set(contract.tasks) - set(start.tasks))
+        if unseen and cls.knows_only_its_training_tasks(cfg.policy):
+            raise ContractError(
+                f"init_from={cfg.init_from}: the dataset's instructions {unseen} are not among the "
+                f"{list(start.tasks)} the checkpoint's learned task embedding knows; train with only "
+                "those, or from scratch (a language=text policy takes new instructions)"
+            )
         contract = start
     last = root / "last"
     if not cfg.resume or not last.exists():

@@ -78,6 +78,10 @@ class DiffusionPolicy(Policy):
             config.sampler, config.num_inference_steps, config.num_train_timesteps, config.clip_sample
         )
 
+    @classmethod
+    def knows_only_its_training_tasks(cls, config: DiffusionConfig) -> bool:
+        return bool(config.language == "embedding")
+
     @staticmethod
     def _language_encoder(
         config: DiffusionConfig, contract: Contract, checkpoint_dir: Path | None

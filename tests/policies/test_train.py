@@ -19,7 +19,7 @@ def config(dataset: Path, output: Path, **overrides) -> TrainConfig:
     cfg = TrainConfig(**{**DEBUG.__dict__, "dataset": str(dataset), "output": str(output), "progress": False})
     cfg.policy = type(DEBUG.policy)(**{**DEBUG.policy.__dict__, "cameras": [], "unet_widths": [16, 32]})
     for key, value in overrides.items():
-        setattr(cfg, key, value)
+        setattr(cfg.policy if key == "language" else cfg, key, value)
     return cfg
 
 
@@ -78,6 +78,22 @@ def test_init_from_a_checkpoint_of_another_config_names_the_differing_fields(sta
     with pytest.raises(ValueError, match=r"init_from=.*policy.kernel_size=3 \(checkpoint: 5\)"):
         train(cfg)
     assert not (tmp_path / "b" / "checkpoints").exists()
+
+
+def test_init_from_a_task_embedding_refuses_instructions_it_never_saw(state_store, tmp_path, pk):
+    train(config(state_store, tmp_path / "a", steps=1, language="embedding"))
+    start = str(tmp_path / "a/checkpoints/last")
+    new_words = pk.record_store(tmp_path / "new", [30, 30], tasks=("move the arm", "lift the arm")).root
+    with pytest.raises(
+        ValueError,
+        match=r"instructions \['lift the arm'\] are not among the \['move the arm', 'wave the arm'\]",
+    ):
+        train(config(new_words, tmp_path / "b", steps=1, language="embedding", init_from=start))
+    assert not (tmp_path / "b" / "checkpoints").exists()
+    fewer = pk.record_store(tmp_path / "fewer", [30, 30], tasks=("wave the arm",)).root
+    summary = train(config(fewer, tmp_path / "c", steps=1, language="embedding", init_from=start))
+    assert load_policy(tmp_path / "c/checkpoints/last").contract.tasks == ("move the arm", "wave the arm")
+    assert summary["config"]["init_from"] == start
 
 
 def test_outputs_of_a_run(state_store, tmp_path):
