@@ -18,7 +18,7 @@ from hydra.core.config_store import ConfigStore
 from torch import Tensor, nn
 
 from honed.features import ACTION, TASK
-from honed.policies.contract import Contract
+from honed.policies.contract import Contract, check_execution_steps
 from honed.registry import Registry
 
 POLICIES: Registry[type[Policy]] = Registry("policy")
@@ -128,11 +128,9 @@ class Policy(nn.Module, ABC):
     def execute_steps(self, n_action_steps: int) -> None:
         """Execute ``n_action_steps`` actions of each chunk before planning again (1..horizon): a
         deployment choice, so the contract, which fixes what the network predicts, keeps its own."""
-        if not 1 <= n_action_steps <= self.contract.horizon:
-            raise ValueError(
-                f"n_action_steps ({n_action_steps}) must be between 1 and the checkpoint's horizon "
-                f"({self.contract.horizon})"
-            )
+        check_execution_steps(
+            n_action_steps, self.contract.horizon, "n_action_steps", "the checkpoint's horizon"
+        )
         self.n_action_steps = n_action_steps
         self._queue.clear()
 

@@ -26,6 +26,20 @@ class ContractError(ValueError):
     """A checkpoint and a robot/task/dataset disagree; the message lists every difference."""
 
 
+def check_execution_steps(
+    value: int,
+    horizon: int,
+    name: str,
+    horizon_name: str,
+    error: type[Exception] = ValueError,
+    zero_means: str = "",
+) -> None:
+    """Refuse an executed-steps count outside 1..horizon (or 0 where ``zero_means`` names its meaning)."""
+    if not (0 if zero_means else 1) <= value <= horizon:
+        also = f", or 0 for {zero_means}" if zero_means else ""
+        raise error(f"{name} ({value}) must be between 1 and {horizon_name} ({horizon}){also}")
+
+
 @dataclass(frozen=True)
 class Contract:
     """What a policy expects and produces; see the module docstring."""
@@ -54,10 +68,7 @@ class Contract:
             raise ContractError(
                 f"action_space {self.action_space!r} is not one of {', '.join(ACTION_SPACES)}"
             )
-        if not 1 <= self.n_action_steps <= self.horizon:
-            raise ContractError(
-                f"n_action_steps ({self.n_action_steps}) must be between 1 and horizon ({self.horizon})"
-            )
+        check_execution_steps(self.n_action_steps, self.horizon, "n_action_steps", "horizon", ContractError)
         if self.n_obs_steps < 1 or self.control_hz <= 0:
             raise ContractError(
                 f"n_obs_steps ({self.n_obs_steps}) and control_hz ({self.control_hz}) must be > 0"

@@ -40,7 +40,7 @@ from honed.policies.checkpoint import (
     save_policy,
     write_json,
 )
-from honed.policies.contract import Contract, ContractError
+from honed.policies.contract import Contract, ContractError, check_execution_steps
 from honed.policies.train_config import TrainConfig
 from honed.policies.train_report import TrainLog
 from honed.policies.training_state import BatchOrder, load_training_state, save_training_state
@@ -287,11 +287,8 @@ def batches(dataset: Any, cfg: TrainConfig, start: int) -> tuple[BatchOrder, Ite
 
 def check_evaluation(cfg: TrainConfig) -> None:
     """Refuse an evaluation execution count the policy cannot take, naming the field and the range."""
-    if not 0 <= cfg.eval_n_action_steps <= cfg.policy.horizon:
-        raise ValueError(
-            f"eval_n_action_steps ({cfg.eval_n_action_steps}) must be between 1 and policy.horizon "
-            f"({cfg.policy.horizon}), or 0 for policy.n_action_steps"
-        )
+    check_execution_steps(cfg.eval_n_action_steps, cfg.policy.horizon, "eval_n_action_steps", "policy.horizon",
+                          zero_means="policy.n_action_steps")  # fmt: skip
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from honed.policies.contract import check_execution_steps
+
 
 @dataclass
 class DiffusionConfig:
@@ -71,8 +73,7 @@ class DiffusionConfig:
         """Raise ValueError naming the field and the fix."""
         if self.n_obs_steps < 1 or self.horizon < 1:
             raise ValueError("n_obs_steps and horizon must be at least 1")
-        if not 1 <= self.n_action_steps <= self.horizon:
-            raise ValueError(f"n_action_steps ({self.n_action_steps}) must be in 1..horizon ({self.horizon})")
+        check_execution_steps(self.n_action_steps, self.horizon, "n_action_steps", "horizon")
         from honed.policies.diffusion.denoisers import DENOISERS
         from honed.policies.diffusion.objectives import OBJECTIVES
 
