@@ -110,11 +110,17 @@ def demo_store(c: LearningBenchConfig) -> Path:
 
 
 def docs_key(c: LearningBenchConfig) -> str:
-    """Section of docs/benchmarks.md: one per task, observations, demo kind and chunk shape."""
+    """Section of docs/benchmarks.md: one per task, observations, demo kind, chunk shape and, for a
+    continued run, the starting checkpoint's step."""
     chunk = "" if (c.horizon, c.n_action_steps) == (16, 8) else f"_h{c.horizon}a{c.n_action_steps}"
     width = f"_w{c.image_width}" if c.obs == "images" and c.image_width != 64 else ""
     executing = f"_executing{c.eval_n_action_steps}" if c.eval_n_action_steps else ""
-    continued = "_continued" if c.init_from else ""
+    continued = ""
+    if c.init_from:  # one section per starting point: a second continuation does not overwrite the first
+        from honed.policies.training_state import trained_steps
+
+        start = trained_steps(Path(c.init_from))
+        continued = "_continued" + (f"_from{start}" if start is not None else "")
     return f"learning_{c.task}_{c.obs}{recoveries_suffix(c)}{chunk}{width}{executing}{continued}"
 
 

@@ -43,9 +43,8 @@ from honed.policies.checkpoint import (
 from honed.policies.contract import Contract, ContractError, check_execution_steps
 from honed.policies.train_config import TrainConfig
 from honed.policies.train_report import TrainLog
-from honed.policies.training_state import BatchOrder, load_training_state, save_training_state
+from honed.policies.training_state import STATE_DIR, BatchOrder, load_training_state, save_training_state
 
-STATE_DIR = "training"
 BEST = "best.json"
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 

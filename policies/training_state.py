@@ -19,6 +19,8 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from honed.policies.checkpoint import CheckpointError, write_json
 
+STATE_DIR = "training"
+"""Folder of a checkpoint holding what resuming needs beyond the deployable weights."""
 TENSORS, SCALARS = "state.safetensors", "state.json"
 
 
@@ -78,6 +80,14 @@ def save_training_state(
     tensors["rng.torch"] = torch.get_rng_state()
     save_file(tensors, str(folder / TENSORS))
     write_json(folder / SCALARS, scalars)
+
+
+def trained_steps(folder: Path) -> int | None:
+    """The optimisation steps behind a checkpoint, from its training state (None when it has none)."""
+    try:
+        return int(json.loads((folder / STATE_DIR / SCALARS).read_text())["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def load_training_state(

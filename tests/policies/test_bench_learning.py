@@ -113,7 +113,7 @@ def test_a_run_continues_from_a_checkpoint_under_its_own_docs_section(tmp_path, 
     out = run_bench(later)
     summary = json.loads((tmp_path / "b/pick_cube_state/run/summary.json").read_text())
     assert summary["config"]["init_from"] == str(start) and out["init_from"] == str(start)
-    assert docs_key(later) == "learning_pick_cube_state_continued"
+    assert docs_key(later) == "learning_pick_cube_state_continued_from2"
     assert f"continued from `{start}`" in table(out)
 
 
