@@ -96,6 +96,13 @@ class Policy(nn.Module, ABC):
         contract's ``tasks``), so a checkpoint cannot take instructions beyond it."""
         return False
 
+    @classmethod
+    def unseen_instructions(cls, config: Any, contract: Contract, instructions: Any) -> list[str]:
+        """The ``instructions`` a policy of this config with ``contract`` cannot take (sorted)."""
+        if not cls.knows_only_its_training_tasks(config):
+            return []
+        return sorted(set(instructions) - set(contract.tasks))
+
     @abstractmethod
     def compute_loss(self, batch: Batch) -> tuple[Tensor, dict[str, float]]:
         """Mean training loss of a collated batch and scalar metrics to log."""

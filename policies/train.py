@@ -223,8 +223,7 @@ def build(cfg: TrainConfig, dataset: Any, root: Path) -> tuple[Policy, Path | No
             raise ContractError(
                 f"init_from={cfg.init_from}: the dataset does not match the checkpoint: {problems}"
             )
-        unseen = sorted(set(contract.tasks) - set(start.tasks))
-        if unseen and cls.knows_only_its_training_tasks(cfg.policy):
+        if unseen := cls.unseen_instructions(cfg.policy, start, contract.tasks):
             raise ContractError(
                 f"init_from={cfg.init_from}: the dataset's instructions {unseen} are not among the "
                 f"{list(start.tasks)} the checkpoint's learned task embedding knows; train with only "

@@ -109,9 +109,7 @@ def twin_features(task: str, contract: Any) -> tuple[Features, float]:
 
 def check_instructions(contract: Any, policy: Any, instructions: Sequence[str], task: str) -> None:
     """A learned task embedding knows only its training instructions: refuse others before running."""
-    language = getattr(policy, "language", None)
-    unknown = sorted(set(instructions) - set(contract.tasks))
-    if language is not None and type(language).__name__ == "TaskEmbedding" and unknown:
+    if unknown := type(policy).unseen_instructions(policy.config, contract, instructions):
         from honed.policies.contract import ContractError
 
         raise ContractError(
