@@ -30,21 +30,38 @@ from honed.registry import Registry
 DENOISERS: Registry[type[Denoiser]] = Registry("denoiser")
 
 
+CPU_GEMM_OPTIONS: dict[str, str | int | bool] = {
+    "max_autotune_gemm": True,
+    "max_autotune_gemm_backends": "CPP",
+}
+"""Inductor options for compiling on CPU: matrix products from inductor's C++ GEMM template.
+
+The template's kernels, specialised to the frozen weights and the small row counts of sampling, take
+less than half the time of MKL's on the U-Net's products once its weights no longer fit in the
+cache; choosing by inductor's own timing ("ATEN,CPP") picks MKL from warm-cache trials and compiles
+twice as long. Only the template is offered; products it cannot take fall back to ATen.
+"""
+
+
 def compile_for_sampling(fn: Any) -> Any:
     """``torch.compile`` of a function or (in place) a module for inference: weights folded in as constants, generated code called from C++.
 
     Sets inductor's process-wide ``freezing`` (dynamo reads it when it traces, so a per-call option
     does not reach it; it only acts on graphs traced without gradients) and ``cpp_wrapper``. Frozen
     weights are baked into the compiled code: load or update them first, and compile again after.
+    On CPU the matrix products come from inductor's GEMM template (:data:`CPU_GEMM_OPTIONS`).
     """
     import torch._inductor.config as inductor
 
     inductor.freezing = True
     inductor.cpp_wrapper = True
+    owner = fn if isinstance(fn, nn.Module) else fn.__self__
+    on_cpu = all(p.device.type == "cpu" for p in owner.parameters())
+    options: dict[str, Any] = dict(CPU_GEMM_OPTIONS) if on_cpu else {}
     if isinstance(fn, nn.Module):  # in place: the module keeps its parameter names
-        fn.compile(dynamic=False)
+        fn.compile(dynamic=False, options=options)
         return fn
-    return torch.compile(fn, dynamic=False)
+    return torch.compile(fn, dynamic=False, options=options)
 
 
 def sampling_compiled(owner: nn.Module, name: str) -> Any:

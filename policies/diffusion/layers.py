@@ -3,7 +3,9 @@
 ``conv1d`` computes a padded 1D convolution as one matrix product over unfolded windows, oriented as
 (time, channels x kernel) @ (channels x kernel, out channels). At the batch sizes of control (one
 to a few chunks of 16 steps) the oneDNN convolution torch dispatches to, and the other orientation of
-the product, both run several times slower on CPU (a weight-stationary GEMV-like shape). It is the
+the product, both run several times slower on CPU (a weight-stationary GEMV-like shape). The windows
+are gathered time-major into a contiguous matrix: inductor's C++ GEMM template (see
+``compile_for_sampling``) only takes a left operand whose rows are contiguous. It is the
 same function, so training and deployment share weights and numerics to float rounding. When a
 gradient is wanted (training), both take torch's convolution: the unfolded form's backward made a
 state-policy training step at batch 64 about a third slower.
@@ -30,17 +32,16 @@ def unfolded(x: Tensor, weight: Tensor) -> bool:
 
 def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None, stride: int = 1) -> Tensor:
     """Same-padded 1D convolution: x (B, C, T), weight (O, C, K) -> (B, O, ceil(T / stride))."""
-    batch, channels, length = x.shape
+    batch, channels, _ = x.shape
     out_channels, _, kernel = weight.shape
     if not unfolded(x, weight):
         return F.conv1d(x, weight, bias, stride=stride, padding=kernel // 2)
-    columns = F.unfold(
-        x[:, :, None], (1, kernel), padding=(0, kernel // 2), stride=(1, stride)
-    )  # (B, C*K, T')
+    windows = F.pad(x, (kernel // 2, kernel // 2)).unfold(2, kernel, stride)  # (B, C, T', K)
+    columns = windows.transpose(1, 2).reshape(batch, -1, channels * kernel)  # (B, T', C*K), contiguous
     flat_weight = weight.reshape(out_channels, channels * kernel)  # (O, C*K)
     if batch == 1 and bias is not None:  # one fused op for the common control case
-        return torch.addmm(bias, columns[0].t(), flat_weight.t()).t()[None]  # (1, O, T')
-    return F.linear(columns.transpose(1, 2), flat_weight, bias).transpose(1, 2)  # (B, O, T')
+        return torch.addmm(bias, columns[0], flat_weight.t()).t()[None]  # (1, O, T')
+    return F.linear(columns, flat_weight, bias).transpose(1, 2)  # (B, O, T')
 
 
 def conv_transpose1d(x: Tensor, weight: Tensor, bias: Tensor | None, stride: int, padding: int) -> Tensor:
@@ -50,7 +51,8 @@ def conv_transpose1d(x: Tensor, weight: Tensor, bias: Tensor | None, stride: int
     if not unfolded(x, weight):
         return F.conv_transpose1d(x, weight, bias, stride=stride, padding=padding)
     out_length = (length - 1) * stride - 2 * padding + kernel
-    columns = torch.matmul(x.transpose(1, 2), weight.reshape(channels, out_channels * kernel))  # (B, T, O*K)
+    rows = x.transpose(1, 2).contiguous()  # (B, T, C), contiguous for the GEMM template
+    columns = torch.matmul(rows, weight.reshape(channels, out_channels * kernel))  # (B, T, O*K)
     out = F.fold(
         columns.transpose(1, 2), (1, out_length), (1, kernel), padding=(0, padding), stride=(1, stride)
     )
