@@ -110,8 +110,9 @@ def demo_store(c: LearningBenchConfig) -> Path:
 
 
 def docs_key(c: LearningBenchConfig) -> str:
-    """Section of docs/benchmarks.md: one per task, observations, demo kind, chunk shape and, for a
-    continued run, the starting checkpoint's step."""
+    """Section of docs/benchmarks.md: one per task, observations, demo kind and count (when not 100),
+    chunk shape and, for a continued run, the starting checkpoint's step."""
+    demos = f"_demos{c.demos}" if c.demos != 100 else ""
     chunk = "" if (c.horizon, c.n_action_steps) == (16, 8) else f"_h{c.horizon}a{c.n_action_steps}"
     width = f"_w{c.image_width}" if c.obs == "images" and c.image_width != 64 else ""
     executing = f"_executing{c.eval_n_action_steps}" if c.eval_n_action_steps else ""
@@ -121,7 +122,7 @@ def docs_key(c: LearningBenchConfig) -> str:
 
         start = trained_steps(Path(c.init_from))
         continued = "_continued" + (f"_from{start}" if start is not None else "")
-    return f"learning_{c.task}_{c.obs}{recoveries_suffix(c)}{chunk}{width}{executing}{continued}"
+    return f"learning_{c.task}_{c.obs}{recoveries_suffix(c)}{demos}{chunk}{width}{executing}{continued}"
 
 
 def refusal(err: Exception) -> SystemExit:

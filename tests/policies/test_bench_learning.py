@@ -28,7 +28,7 @@ def test_best_checkpoint_is_benchmarked_and_reported(tmp_path, capsys, monkeypat
     assert out["checkpoint"] == "best" and out["checkpoint_step"] == best["step"]
     saved = json.loads((tmp_path / "pick_cube_state/eval/results.json").read_text())
     assert saved["episodes"] == out["eval_episodes"] == 2 and saved["n_action_steps"] == 4
-    assert docs_key(cfg) == "learning_pick_cube_state_executing4"
+    assert docs_key(cfg) == "learning_pick_cube_state_demos2_executing4"  # demo counts but 100 are named
     assert f"best (step {best['step']})" in table(out)
 
 
@@ -77,9 +77,13 @@ def test_a_longer_chunk_is_trained_and_recorded_under_its_own_docs_section(tmp_p
     assert (out["horizon"], out["n_action_steps"]) == (32, 16)
     saved = json.loads((tmp_path / "pick_cube_state/run/checkpoints/last/config.json").read_text())
     assert (saved["config"]["horizon"], saved["config"]["n_action_steps"]) == (32, 16)
-    assert docs_key(cfg) == "learning_pick_cube_state_h32a16"
+    assert docs_key(cfg) == "learning_pick_cube_state_demos2_h32a16"
+    cfg = dataclasses.replace(cfg, demos=100)
     assert docs_key(dataclasses.replace(cfg, horizon=16, n_action_steps=8, recoveries=0.3)) == (
         "learning_pick_cube_state_recoveries0.3"
+    )
+    assert docs_key(dataclasses.replace(cfg, demos=200, recoveries=0.3)) == (
+        "learning_pick_cube_state_recoveries0.3_demos200_h32a16"
     )
     narrow = dataclasses.replace(cfg, obs="images", image_width=16)
     assert docs_key(narrow) == "learning_pick_cube_images_h32a16_w16"
@@ -113,7 +117,7 @@ def test_a_run_continues_from_a_checkpoint_under_its_own_docs_section(tmp_path, 
     out = run_bench(later)
     summary = json.loads((tmp_path / "b/pick_cube_state/run/summary.json").read_text())
     assert summary["config"]["init_from"] == str(start) and out["init_from"] == str(start)
-    assert docs_key(later) == "learning_pick_cube_state_continued_from2"
+    assert docs_key(later) == "learning_pick_cube_state_demos2_continued_from2"
     assert f"continued from `{start}`" in table(out)
 
 
