@@ -141,6 +141,18 @@ class Policy(nn.Module, ABC):
         self.n_action_steps = n_action_steps
         self._queue.clear()
 
+    def sample_with(self, sampler: str = "", steps: int = 0) -> None:
+        """Sample chunks with ``sampler`` in ``steps`` steps, a deployment choice like
+        :meth:`execute_steps` (empty / 0: the config's own). Policies without a sampler take only those."""
+        if sampler or steps:
+            raise ValueError(
+                f"a {self.name} policy has no sampler to choose: leave sampler and num_inference_steps unset"
+            )
+
+    def sampling(self) -> dict[str, Any]:
+        """The sampler and its step count in use (empty for policies without one)."""
+        return {}
+
     def reset(self) -> None:
         """Forget the observation history and queued actions (call at every episode start)."""
         self._history.clear()

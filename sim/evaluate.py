@@ -53,6 +53,10 @@ class EvalConfig:
     """Batched twin backend (mujoco, warp)."""
     n_action_steps: int = 0
     """Actions of each chunk executed before the next is planned (0: the checkpoint's own; 1..horizon)."""
+    sampler: str = ""
+    """Sampler of the chunks (empty: the checkpoint's own; ddim or ddpm after DDPM training, euler or heun after flow)."""
+    num_inference_steps: int = 0
+    """Sampler steps per chunk (0: the checkpoint's own)."""
     episode_seconds: float = 0.0
     """Episode time limit in seconds (0: the task's own)."""
     videos: int = 2
@@ -159,6 +163,12 @@ def evaluate_policy(policy: Any, cfg: EvalConfig, out: Path | None = None) -> di
         policy.execute_steps(cfg.n_action_steps or contract.n_action_steps)
     except ValueError as err:
         raise SystemExit(f"honed-eval: {err}; pass n_action_steps=0 for the checkpoint's own") from err
+    try:
+        policy.sample_with(cfg.sampler, cfg.num_inference_steps)
+    except ValueError as err:
+        raise SystemExit(
+            f"honed-eval: {err}; pass sampler= and num_inference_steps=0 for the checkpoint's own"
+        ) from err
     options = env_options(contract) | (
         {"episode_seconds": cfg.episode_seconds} if cfg.episode_seconds > 0 else {}
     )
@@ -187,6 +197,7 @@ def evaluate_policy(policy: Any, cfg: EvalConfig, out: Path | None = None) -> di
         "task": cfg.task,
         **summarize(episodes),
         "n_action_steps": policy.n_action_steps,
+        **policy.sampling(),
         "contract_digest": contract.digest,
         "per_episode": episodes,
     }

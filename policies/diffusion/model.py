@@ -74,9 +74,18 @@ class DiffusionPolicy(Policy):
             + (config.language_dim if self.language is not None else 0)
         )
         self.denoiser = DENOISERS.get(config.denoiser).build(config, self.action_dim, token_dim)
-        self.objective = OBJECTIVES.get(config.objective)(
-            config.sampler, config.num_inference_steps, config.num_train_timesteps, config.clip_sample
+        self.sample_with()
+
+    def sample_with(self, sampler: str = "", steps: int = 0) -> None:
+        """Sample with another sampler of the trained objective (DDIM or DDPM after DDPM training,
+        Euler or Heun after flow matching) or step count; the weights are the same either way."""
+        c = self.config
+        self.objective = OBJECTIVES.get(c.objective)(
+            sampler or c.sampler, steps or c.num_inference_steps, c.num_train_timesteps, c.clip_sample
         )
+
+    def sampling(self) -> dict[str, Any]:
+        return {"sampler": self.objective.sampler, "num_inference_steps": self.objective.steps}
 
     @classmethod
     def knows_only_its_training_tasks(cls, config: DiffusionConfig) -> bool:

@@ -72,6 +72,35 @@ def test_an_evaluation_executes_and_records_the_steps_it_was_given(pk):
     assert len(plans) < own  # fewer plans per episode when more of each chunk is executed
 
 
+def test_an_evaluation_samples_with_the_sampler_and_steps_it_was_given(pk):
+    policy = pk.make_policy().eval()  # trained for DDPM, sampled with DDIM-10 by its config
+    steps = []
+    original = policy.denoiser.step
+    policy.denoiser.step = lambda x, cond: steps.append(1) or original(x, cond)
+    cfg = EvalConfig(task="pick_cube", episodes=1, num_envs=1, episode_seconds=0.1, progress=False,
+                     n_action_steps=8, sampler="ddpm", num_inference_steps=3)  # fmt: skip
+    result = evaluate_policy(policy, cfg)  # 3 control steps: one chunk
+    assert (result["sampler"], result["num_inference_steps"], len(steps)) == ("ddpm", 3, 3)
+    own = evaluate_policy(policy, dataclasses.replace(cfg, sampler="", num_inference_steps=0))
+    assert (own["sampler"], own["num_inference_steps"], len(steps)) == ("ddim", 10, 13)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [({"sampler": "euler"}, r"sampler 'euler' does not fit .*'ddim', 'ddpm'"),
+     ({"num_inference_steps": -2}, r"num_inference_steps must be at least 1")],
+)  # fmt: skip
+def test_a_sampler_the_checkpoint_cannot_take_is_refused_before_any_episode(
+    pk, monkeypatch, override, message
+):
+    import honed.sim.evaluate as ev
+
+    monkeypatch.setattr(ev, "run_wave", lambda *a, **k: pytest.fail("an episode ran"))
+    cfg = EvalConfig(task="pick_cube", episodes=2, num_envs=2, progress=False, **override)
+    with pytest.raises(SystemExit, match=message + ".*num_inference_steps=0 for the checkpoint's own"):
+        evaluate_policy(pk.make_policy(), cfg)
+
+
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory) -> Path:
     """Three expert demonstrations of pick_cube recorded in the twin by honed-record's loop."""
