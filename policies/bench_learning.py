@@ -2,10 +2,10 @@
 
     honed-bench learning task=pick_cube demos=100 obs=state steps=6000 episodes=200
 
-Records ``demos`` scripted-expert episodes with honed-record's loop (reset seeds 0..demos-1; for
-``obs=state`` without rendering the cameras, which is about 3x faster and leaves the states and
-actions bit for bit the same), trains
-a diffusion policy with honed-train, and evaluates it with honed-eval on reset seeds from
+Records ``demos`` scripted-expert episodes with honed-record's loop (reset seeds 0..demos-1; a store
+holding fewer is topped up on the seeds after its last; ``obs=state`` records without rendering the
+cameras, which is about 3x faster and leaves the states and actions bit for bit the same), trains a
+diffusion policy with honed-train, and evaluates it with honed-eval on reset seeds from
 ``eval_seed`` (never the demos' initial states). With ``eval_every`` the run also evaluates during
 training on seeds from 10,000 (apart from both), and ``select=best`` benchmarks the checkpoint that
 scored highest there instead of the last one. The last line is the JSON summary: success rate
@@ -29,7 +29,7 @@ class LearningBenchConfig:
     task: str = "pick_cube"
     """Twin task (its scripted expert records the demos)."""
     demos: int = 100
-    """Expert demonstrations to record (reused if the store already holds them)."""
+    """Expert demonstrations to record (reused if the store already holds them, topped up if it holds fewer)."""
     recoveries: float = 0.0
     """Fraction of demos whose first attempt the expert fails on purpose and recovers from (0..1)."""
     obs: str = "state"
@@ -77,20 +77,19 @@ class LearningBenchConfig:
 
 
 def record_demos(c: LearningBenchConfig, store: Path) -> float:
-    """Record the expert demos unless ``store`` already holds enough; returns seconds spent."""
+    """Record the expert demos ``store`` lacks; returns seconds spent. honed-record numbers episodes on
+    from those a store holds, so a top-up takes the reset seeds after theirs."""
     from honed.data.record_cli import RecordConfig, record
     from honed.data.store import EpisodeStore
 
     have = EpisodeStore.open(store).num_episodes if store.exists() else 0
     if have >= c.demos:
         return 0.0
-    if have:
-        raise SystemExit(f"{store} holds {have} of {c.demos} demos; remove it to record them afresh")
     tic = time.perf_counter()
     # state runs need no rendered frames
     cameras: dict[str, Any] = {} if c.obs == "images" else {"cameras": []}
     cfg = RecordConfig(store=str(store), robot="so101_twin", robot_options=cameras, teleop="expert",
-                       task=c.task, episodes=c.demos, realtime=False, reset_s=0.0, seed=0, progress=True,
+                       task=c.task, episodes=c.demos - have, realtime=False, reset_s=0.0, seed=0, progress=True,
                        teleop_options={"recoveries": c.recoveries} if c.recoveries else {})  # fmt: skip
     if record(cfg) != 0:
         raise SystemExit("honed-bench learning: recording the expert demos failed")

@@ -125,3 +125,16 @@ def test_a_start_checkpoint_that_is_missing_is_refused_before_any_demo_is_record
     with pytest.raises(SystemExit, match="init_from="):
         run_bench(LearningBenchConfig(output=str(tmp_path), init_from=str(tmp_path / "nowhere")))
     assert not any(tmp_path.iterdir())
+
+
+def test_a_store_with_fewer_demos_is_topped_up_on_the_next_seeds(tmp_path, capsys):
+    from honed.data.store import EpisodeStore
+    from honed.policies.bench_learning import demo_store, record_demos
+
+    cfg = dataclasses.replace(VERB.presets["debug"], output=str(tmp_path))
+    store = demo_store(cfg)
+    assert record_demos(cfg, store) > 0
+    assert record_demos(dataclasses.replace(cfg, demos=3), store) > 0
+    held = EpisodeStore.open(store)
+    assert [held.episode(i).meta["seed"] for i in range(held.num_episodes)] == [0, 1, 2]
+    assert record_demos(dataclasses.replace(cfg, demos=3), store) == 0.0  # nothing left to record
