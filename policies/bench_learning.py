@@ -237,7 +237,7 @@ def table(out: dict[str, Any]) -> str:
             if out["init_from"]
             else ""
         )
-        + "The machine was shared with other jobs (wall-clock varies with load)."
+        + f"Training ran at {out['train_samples_per_s']} samples/s; wall-clock varies with the machine's load."
     )
 
 

@@ -30,6 +30,7 @@ def test_best_checkpoint_is_benchmarked_and_reported(tmp_path, capsys, monkeypat
     assert saved["episodes"] == out["eval_episodes"] == 2 and saved["n_action_steps"] == 4
     assert docs_key(cfg) == "learning_pick_cube_state_demos2_executing4"  # demo counts but 100 are named
     assert f"best (step {best['step']})" in table(out)
+    assert f"Training ran at {out['train_samples_per_s']} samples/s" in table(out)
 
 
 @pytest.mark.parametrize("select, every", [("best", 0), ("first", 2)])
