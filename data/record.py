@@ -152,6 +152,7 @@ class Recorder:
 
     def record_episode(self, number: int, writer: EpisodeWriter) -> EpisodeResult:
         obs = self.robot.read()
+        self.teleop.reseed(self.seed + number)
         self.teleop.reset(obs)
         task = self.task or str(obs.get(TASK, ""))
         started = datetime.now(UTC).isoformat(timespec="seconds")

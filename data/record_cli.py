@@ -63,7 +63,7 @@ class RecordConfig:
     robot_id: str = ""
     """Which physical robot (stored with each episode; default: the robot's own id)."""
     seed: int = 0
-    """Seed of the first episode (episode n uses seed + n)."""
+    """Seed of episode 0: episode n draws its scene and the teleop's own randomness from seed + n."""
     progress: bool = True
     """Show the live progress line."""
 

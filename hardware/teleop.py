@@ -43,6 +43,9 @@ class Teleoperator(ABC):
     def reset(self, observation: dict[str, Any]) -> None:  # noqa: B027 - optional hook
         """Start of an episode; default: no state to reset."""
 
+    def reseed(self, seed: int) -> None:  # noqa: B027 - optional hook
+        """Draw the coming episode's own randomness from ``seed``; default: a teleop without any."""
+
     @abstractmethod
     def get_action(self, observation: dict[str, Any]) -> np.ndarray:
         """The next action given the follower's latest observation."""

@@ -45,6 +45,11 @@ class ExpertTeleop(Teleoperator):
         self.expert.reset(self._checked(observation))
         self._started = True
 
+    def reseed(self, seed: int) -> None:
+        """The expert's strategy, noise and staged misses for the coming episode come from ``seed``, so an
+        episode's demo depends on its seed alone, not on the episodes recorded before it in the session."""
+        self.expert.rng = np.random.default_rng(seed)
+
     def get_action(self, observation: dict[str, Any]) -> np.ndarray:
         """(6,) absolute joint targets (rad); the first call of an episode starts it if reset was not called."""
         observation = self._checked(observation)

@@ -67,6 +67,24 @@ def test_a_staged_miss_is_recorded_and_marked_not_to_be_imitated(tmp_path):
     )  # closed on nothing at the mark's end, on the cube at the end
 
 
+def test_a_demo_depends_on_its_seed_alone_not_on_the_session_that_recorded_it(tmp_path):
+    """Three demos in one session equal two demos and a top-up of one: the expert's strategy, noise and
+    staged misses are drawn from each episode's seed, so an appended session does not replay the draws
+    of the first session's opening episode."""
+    args = ["teleop=expert", "task=pick_cube", "realtime=false", "episode_s=12", "robot_options.cameras=[]",
+            "progress=false", "teleop_options.noise=0.02", "teleop_options.recoveries=0.5"]  # fmt: skip
+    for store, sessions in (("once", [3]), ("topped_up", [2, 1])):
+        for episodes in sessions:
+            with pytest.raises(SystemExit) as exit_info:
+                record_main([*args, f"episodes={episodes}", f"store={tmp_path / store}"])
+            assert exit_info.value.code == 0
+    once, topped_up = (EpisodeStore.open(tmp_path / name) for name in ("once", "topped_up"))
+    actions = [[store.episode(e).array("action") for e in range(3)] for store in (once, topped_up)]
+    for a, b in zip(*actions, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert actions[0][2].shape != actions[0][0].shape or not np.array_equal(actions[0][2], actions[0][0])
+
+
 def test_keyboard_jogs_the_twin_and_ends_the_episode(tmp_path):
     from honed.hardware.teleop_keyboard import KeyboardTeleop
     from honed.sim.twin import TwinRobot
