@@ -82,7 +82,7 @@ def test_a_demo_depends_on_its_seed_alone_not_on_the_session_that_recorded_it(tm
     actions = [[store.episode(e).array("action") for e in range(3)] for store in (once, topped_up)]
     for a, b in zip(*actions, strict=True):
         np.testing.assert_array_equal(a, b)
-    assert actions[0][2].shape != actions[0][0].shape or not np.array_equal(actions[0][2], actions[0][0])
+    assert not np.array_equal(actions[0][2], actions[0][0])  # the seeds do draw different demos
 
 
 def test_keyboard_jogs_the_twin_and_ends_the_episode(tmp_path):
