@@ -91,6 +91,13 @@ class Policy(nn.Module, ABC):
         """Observation keys this config reads from data with ``features``; ValueError if some are absent."""
 
     @classmethod
+    def training_targets(cls, config: Any, features: Any) -> list[str]:
+        """Keys this config regresses in training only (auxiliary targets such as the twin's object
+        poses): the contract keeps their statistics, the policy never reads them at run time.
+        ValueError naming the fix if the data lacks one."""
+        return []
+
+    @classmethod
     def knows_only_its_training_tasks(cls, config: Any) -> bool:
         """Whether this config's language conditioning is a vocabulary fixed at training (the
         contract's ``tasks``), so a checkpoint cannot take instructions beyond it."""

@@ -48,6 +48,8 @@ class LearningBenchConfig:
     """Actions of each chunk executed before the next is sampled (1..horizon)."""
     image_width: int = 64
     """First-stage channels of each camera's ResNet-18 for obs=images (64: torchvision's; 16 or 32: about 1/16 or 1/4 of its arithmetic)."""
+    privileged_aux: float = 0.0
+    """For obs=images: weight of the training-only loss regressing the object poses from the image features (0: off)."""
     eval_n_action_steps: int = 0
     """Actions of each chunk executed in every evaluation, in training and after (0: n_action_steps)."""
     precision: str = "fp32"
@@ -114,6 +116,7 @@ def docs_key(c: LearningBenchConfig) -> str:
     demos = f"_demos{c.demos}" if c.demos != 100 else ""
     chunk = "" if (c.horizon, c.n_action_steps) == (16, 8) else f"_h{c.horizon}a{c.n_action_steps}"
     width = f"_w{c.image_width}" if c.obs == "images" and c.image_width != 64 else ""
+    aux = f"_poseaux{c.privileged_aux:g}" if c.privileged_aux else ""
     executing = f"_executing{c.eval_n_action_steps}" if c.eval_n_action_steps else ""
     continued = ""
     if c.init_from:  # one section per starting point: a second continuation does not overwrite the first
@@ -121,12 +124,13 @@ def docs_key(c: LearningBenchConfig) -> str:
 
         start = trained_steps(Path(c.init_from))
         continued = "_continued" + (f"_from{start}" if start is not None else "")
-    return f"learning_{c.task}_{c.obs}{recoveries_suffix(c)}{demos}{chunk}{width}{executing}{continued}"
+    return f"learning_{c.task}_{c.obs}{recoveries_suffix(c)}{demos}{chunk}{width}{aux}{executing}{continued}"
 
 
 def refusal(err: Exception) -> SystemExit:
     """A policy or training refusal in this command's words: the fields it shares carry no ``policy.``."""
     text = str(err)
+    text = text.replace("policy.privileged_aux_weight", "privileged_aux")
     for field in ("image_width", "horizon", "n_action_steps", "n_obs_steps"):
         text = text.replace(f"policy.{field}", field)
     return SystemExit(f"honed-bench learning: {text}")
@@ -136,6 +140,11 @@ def check(c: LearningBenchConfig) -> None:
     """Refuse settings the run could not honour, before any demo is recorded."""
     if c.obs not in ("state", "images"):
         raise SystemExit(f"honed-bench learning: obs must be state or images, got {c.obs!r}")
+    if c.privileged_aux and c.obs != "images":
+        raise SystemExit(
+            "honed-bench learning: privileged_aux regresses the object poses from camera features; use it with "
+            "obs=images (state runs read the poses directly)"
+        )
     if not 0.0 <= c.recoveries <= 1.0:
         raise SystemExit(
             f"honed-bench learning: recoveries is a fraction of the demos; use 0..1, got {c.recoveries}"
@@ -162,7 +171,7 @@ def policy_config(c: LearningBenchConfig) -> Any:
     images = c.obs == "images"
     policy = DiffusionConfig(cameras=["front", "wrist"] if images else [], use_privileged=not images,
                              n_obs_steps=c.n_obs_steps, horizon=c.horizon, n_action_steps=c.n_action_steps,
-                             image_width=c.image_width)  # fmt: skip
+                             image_width=c.image_width, privileged_aux_weight=c.privileged_aux)  # fmt: skip
     try:
         policy.validate()
     except ValueError as err:
@@ -214,6 +223,7 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
                    f"batch_size={c.batch_size} lr={c.lr:g} n_obs_steps={c.n_obs_steps} horizon={c.horizon} "
                    f"n_action_steps={c.n_action_steps} precision={c.precision} "
                    f"{f'image_width={c.image_width} ' if c.obs == 'images' else ''}"
+                   f"{f'privileged_aux={c.privileged_aux:g} ' if c.privileged_aux else ''}"
                    f"{f'eval_n_action_steps={c.eval_n_action_steps} ' if c.eval_n_action_steps else ''}"
                    f"{f'init_from={c.init_from} ' if c.init_from else ''}"
                    f"episodes={c.episodes} eval_every={c.eval_every} eval_episodes={c.eval_episodes} "

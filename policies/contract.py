@@ -47,7 +47,8 @@ class Contract:
     features: Features
     """Observation features the policy reads, plus ``action`` (and ``task`` when it reads language)."""
     stats: Mapping[str, Mapping[str, np.ndarray]]
-    """Normalisation statistics per numeric and camera feature (mean, std, min, max)."""
+    """Normalisation statistics per numeric and camera feature (mean, std, min, max), and per
+    training-only target the policy regressed (see ``Policy.training_targets``)."""
     control_hz: float
     """Control rate the policy was trained at (Hz)."""
     n_obs_steps: int

@@ -1,4 +1,5 @@
-"""Observation encoders shared by policies: a state MLP and a per-camera ResNet-18 image encoder.
+"""Observation encoders shared by policies: a state MLP, a per-camera ResNet-18 image encoder, and
+a training-only head that regresses the twin's object poses from image features.
 
 The image encoder follows Diffusion Policy's: torchvision's ResNet-18 trained from scratch with
 GroupNorm in place of BatchNorm (batch statistics hurt with EMA weights and small batches), a
@@ -10,11 +11,17 @@ for about (width / 64)^2 of the arithmetic, which is what makes training from im
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock
+
+from honed.features import PRIVILEGED, Feature, Features
+from honed.policies.normalize import Normalizer
 
 
 def group_norm(channels: int) -> nn.GroupNorm:
@@ -125,3 +132,24 @@ class ImageEncoder(nn.Module):
         # channels-last activations: oneDNN's convolutions run about 1.2x faster on them on CPU
         images = images.contiguous(memory_format=torch.channels_last)
         return F.relu(self.out(self.pool(self.backbone(images))))  # (N, out_dim)
+
+
+class PrivilegedPoseHead(nn.Module):
+    """Image features (N, D) and the twin's object poses (N, P) -> mean squared regression error.
+
+    An auxiliary loss for training only: a linear map from the image features to the poses
+    (observation.privileged, scaled to [-1, 1] by the training data's range) makes the image encoders
+    carry where the objects are, which the action loss alone teaches slowly from few demos. The
+    policy never reads the poses at run time.
+    """
+
+    def __init__(self, in_dim: int, stats: Mapping[str, np.ndarray]):
+        super().__init__()
+        size = int(np.asarray(stats["mean"]).size)
+        features = Features({PRIVILEGED: Feature((size,), "float32")})
+        self.normalizer = Normalizer(features, {PRIVILEGED: stats}, [PRIVILEGED])
+        self.linear = nn.Linear(in_dim, size)
+
+    def forward(self, image_features: Tensor, poses: Tensor) -> Tensor:
+        target = self.normalizer.normalize(PRIVILEGED, poses.float())  # (N, P)
+        return F.mse_loss(self.linear(image_features), target)

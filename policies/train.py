@@ -86,10 +86,11 @@ def select_episodes(metas: list[dict[str, Any]], rule: str) -> list[int]:
 def dataset_contract(policy_cls: type[Policy], pcfg: Any, dataset: Any) -> Contract:
     """The contract a policy trained on ``dataset`` makes; ValueError naming keys the data lacks."""
     keys = policy_cls.input_keys(pcfg, dataset.features)
+    targets = policy_cls.training_targets(pcfg, dataset.features)
     feats = {k: dataset.features[k] if k != TASK else Feature((1,), "string") for k in [*keys, ACTION]}
     return Contract(
         features=Features(feats),
-        stats={k: dataset.stats[k] for k in feats if k != TASK},
+        stats={k: dataset.stats[k] for k in [*feats, *targets] if k != TASK},
         control_hz=float(dataset.store.fps),
         n_obs_steps=pcfg.n_obs_steps,
         horizon=pcfg.horizon,

@@ -80,7 +80,13 @@ class TrainLog:
             self.writer.add_scalar("train/samples_per_s", self.rate, step)
             append_row(
                 self.history,
-                {"step": step, "loss": loss, "samples_per_s": self.rate, "elapsed_s": self.elapsed()},
+                {
+                    "step": step,
+                    "loss": loss,
+                    **{k: v for k, v in metrics.items() if k != "loss"},
+                    "samples_per_s": self.rate,
+                    "elapsed_s": self.elapsed(),
+                },  # fmt: skip
             )
         return self.rate
 

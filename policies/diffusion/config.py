@@ -62,6 +62,10 @@ class DiffusionConfig:
     image_width: int = 64
     """Channels of the ResNet-18 trunk's first stage, doubling per stage (64: torchvision's ResNet-18;
     16 or 32 cost about 1/16 or 1/4 of its arithmetic)."""
+    privileged_aux_weight: float = 0.0
+    """Weight of a training-only loss regressing the twin's object poses (observation.privileged) from
+    the current frame's image features, which teaches the image encoders where the objects are; the
+    policy never reads them at run time (0: off; needs cameras and a twin-recorded dataset)."""
     image_dim: int = 64
     """Feature size per camera frame."""
     state_dim: int = 64
@@ -87,6 +91,11 @@ class DiffusionConfig:
             raise ValueError(
                 f"image_width ({self.image_width}) must be a positive multiple of 16 (GroupNorm groups of 16 "
                 "channels): set policy.image_width to 16, 32, 48 or 64"
+            )
+        if not 0 <= self.privileged_aux_weight < float("inf"):
+            raise ValueError(
+                f"privileged_aux_weight ({self.privileged_aux_weight}) must be a finite weight >= 0: "
+                "set policy.privileged_aux_weight to 0 (off) or, say, 1"
             )
         if self.language not in ("none", "embedding", "text"):
             raise ValueError(f"language must be none, embedding or text, got {self.language!r}")

@@ -19,7 +19,7 @@ from honed.policies.contract import Contract
 from honed.policies.diffusion.config import DiffusionConfig
 from honed.policies.diffusion.denoisers import DENOISERS, compile_for_sampling, sampling_compiled
 from honed.policies.diffusion.objectives import OBJECTIVES
-from honed.policies.encoders import ImageEncoder, StateEncoder
+from honed.policies.encoders import ImageEncoder, PrivilegedPoseHead, StateEncoder
 from honed.policies.language import SAVED_DIR, TaskEmbedding, TextEncoder
 from honed.policies.normalize import Normalizer
 
@@ -67,6 +67,7 @@ class DiffusionPolicy(Policy):
                 for k in self.image_keys
             }
         )
+        self.pose_head = self._pose_head(config, contract)
         self.language = self._language_encoder(config, contract, checkpoint_dir)
         token_dim = (
             (config.state_dim if self.vector_keys else 0)
@@ -90,6 +91,17 @@ class DiffusionPolicy(Policy):
     @classmethod
     def knows_only_its_training_tasks(cls, config: DiffusionConfig) -> bool:
         return bool(config.language == "embedding")
+
+    def _pose_head(self, config: DiffusionConfig, contract: Contract) -> PrivilegedPoseHead | None:
+        """The training-only object-pose regression of ``privileged_aux_weight`` (None when off)."""
+        if config.privileged_aux_weight == 0:
+            return None
+        if PRIVILEGED not in contract.stats or not self.image_keys:
+            raise ValueError(
+                "privileged_aux_weight > 0 needs cameras and the statistics of observation.privileged in the "
+                "contract (train on a twin-recorded dataset), or set policy.privileged_aux_weight=0"
+            )
+        return PrivilegedPoseHead(config.image_dim * len(self.image_keys), contract.stats[PRIVILEGED])
 
     @staticmethod
     def _language_encoder(
@@ -136,6 +148,19 @@ class DiffusionPolicy(Policy):
         if not [k for k in wanted if k != TASK]:
             raise ValueError("the policy reads no observation: set policy.use_state=true or policy.cameras")
         return wanted
+
+    @classmethod
+    def training_targets(cls, config: DiffusionConfig, features: Features) -> list[str]:
+        if config.privileged_aux_weight == 0:
+            return []
+        cameras = features.cameras if config.cameras is None else list(config.cameras)
+        if not cameras or PRIVILEGED not in features:
+            raise ValueError(
+                f"policy.privileged_aux_weight={config.privileged_aux_weight} regresses {PRIVILEGED!r} from camera "
+                f"features, so it needs cameras and that field in the dataset (it has {list(features)}): record "
+                "the demos in the twin, or set policy.privileged_aux_weight=0"
+            )
+        return [PRIVILEGED]
 
     # ---- observation tokens -------------------------------------------------------------------
     def _check_frames(self, frames: Batch, leading: int) -> None:
@@ -187,7 +212,8 @@ class DiffusionPolicy(Policy):
         return self._with_language(features, obs.get(TASK))
 
     # ---- training -----------------------------------------------------------------------------
-    def _loss_terms(self, batch: Batch) -> Tensor:
+    def _loss_terms(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Per-sample denoising losses (B,) and the observation tokens (B, n_obs, F) they were conditioned on."""
         actions = batch[ACTION]
         if tuple(actions.shape[1:]) != (self.config.horizon, self.action_dim):
             raise ValueError(
@@ -197,15 +223,27 @@ class DiffusionPolicy(Policy):
             )
         target = self.normalizer.normalize(ACTION, actions.float())  # (B, H, A)
         valid = ~batch["action_is_pad"] if self.config.mask_padding and "action_is_pad" in batch else None
-        return self.objective.loss(self.denoiser, target, self.tokens(batch), valid)  # (B,)
+        tokens = self.tokens(batch)
+        return self.objective.loss(self.denoiser, target, tokens, valid), tokens  # (B,), (B, n_obs, F)
 
     def compute_loss(self, batch: Batch) -> tuple[Tensor, dict[str, float]]:
-        loss = self._loss_terms(batch).mean()
-        return loss, {"loss": float(loss.detach())}
+        terms, tokens = self._loss_terms(batch)
+        loss = terms.mean()
+        metrics: dict[str, float] = {}
+        if self.pose_head is not None:
+            metrics["denoise_loss"] = float(loss.detach())
+            start = self.config.state_dim if self.vector_keys else 0
+            images = tokens[
+                :, -1, start : start + self.config.image_dim * len(self.image_keys)
+            ]  # current frame
+            pose_loss = self.pose_head(images, batch[PRIVILEGED][:, -1])
+            metrics["pose_loss"] = float(pose_loss.detach())
+            loss = loss + self.config.privileged_aux_weight * pose_loss
+        return loss, {"loss": float(loss.detach()), **metrics}
 
     def log_prob(self, batch: Batch) -> Tensor:
         """Negative denoising loss at one random time and noise: an ELBO surrogate up to constants."""
-        return -self._loss_terms(batch)
+        return -self._loss_terms(batch)[0]
 
     # ---- sampling -----------------------------------------------------------------------------
     def noise_shape(self, batch_size: int) -> tuple[int, ...]:

@@ -89,10 +89,21 @@ def test_a_longer_chunk_is_trained_and_recorded_under_its_own_docs_section(tmp_p
     narrow = dataclasses.replace(cfg, obs="images", image_width=16)
     assert docs_key(narrow) == "learning_pick_cube_images_h32a16_w16"
     assert docs_key(dataclasses.replace(narrow, obs="state")) == "learning_pick_cube_state_h32a16"
+    assert (
+        docs_key(dataclasses.replace(narrow, privileged_aux=1.0))
+        == "learning_pick_cube_images_h32a16_w16_poseaux1"
+    )
+
+
+def test_a_pose_loss_for_a_state_run_is_refused_before_work(tmp_path):
+    with pytest.raises(SystemExit, match="obs=images"):
+        run_bench(LearningBenchConfig(output=str(tmp_path), privileged_aux=1.0))
+    assert not (tmp_path / "pick_cube").exists()
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("image_width", 40), ("eval_n_action_steps", 17), ("eval_n_action_steps", -1)]
+    ("field", "value"),
+    [("image_width", 40), ("eval_n_action_steps", 17), ("eval_n_action_steps", -1), ("privileged_aux", -1.0)],
 )
 def test_a_bad_width_or_execution_count_is_refused_before_any_demo_is_recorded(tmp_path, field, value):
     cfg = dataclasses.replace(LearningBenchConfig(output=str(tmp_path), obs="images"), **{field: value})

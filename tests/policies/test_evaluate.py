@@ -134,6 +134,23 @@ def test_train_then_evaluate_end_to_end(demo_store, tmp_path):
     assert (tmp_path / "cmp" / "compare.png").exists()
 
 
+def test_a_pose_loss_run_on_twin_demos_evaluates_without_reading_object_poses(demo_store, tmp_path):
+    cfg = TrainConfig(**{**DEBUG.__dict__, "dataset": str(demo_store), "output": str(tmp_path / "run"),
+                         "steps": 2, "batch_size": 4, "log_every": 1, "progress": False})  # fmt: skip
+    cfg.policy = type(DEBUG.policy)(**{**DEBUG.policy.__dict__, "cameras": ["front"], "unet_widths": [16, 32],
+                                       "image_width": 16, "privileged_aux_weight": 1.0})  # fmt: skip
+    train(cfg)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2] and all(r["pose_loss"] > 0 for r in rows)
+    checkpoint = tmp_path / "run" / "checkpoints" / "last"
+    policy = load_policy(checkpoint)
+    assert policy.pose_head is not None and "observation.privileged" in policy.contract.stats
+    assert list(policy.contract.features) == ["observation.state", "observation.images.front", "action"]
+    result = evaluate(EvalConfig(checkpoint=str(checkpoint), task="pick_cube", episodes=2, num_envs=2, videos=0,
+                                 episode_seconds=0.5, output=str(tmp_path / "eval"), progress=False))  # fmt: skip
+    assert [e["length"] for e in result["per_episode"]] == [15, 15]
+
+
 def test_best_checkpoint_follows_in_training_evaluation_across_a_resume(demo_store, tmp_path, monkeypatch):
     """Checkpoint choice is tested here, so the twin's score per evaluated step is scripted."""
     import honed.policies.train as train_module

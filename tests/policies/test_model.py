@@ -154,6 +154,69 @@ def test_object_poses_join_the_state_vector(pk):
     assert DiffusionPolicy.input_keys(cfg, features) == [STATE, PRIVILEGED]
 
 
+def pose_aux_policy(pk, weight: float = 0.5):
+    from honed.features import PRIVILEGED
+    from honed.policies import Contract, DiffusionPolicy
+
+    cfg = pk.tiny_config(privileged_aux_weight=weight)
+    base = pk.make_contract(("front",), size=64, cfg=cfg)  # 64 pixels: a 2x2 map for the spatial softmax
+    stats = {**base.stats, PRIVILEGED: pk.unit_stats(7)}  # a training-only target: statistics, no feature
+    return DiffusionPolicy(cfg, Contract(base.features, stats, 30.0, 2, 8, 4))
+
+
+def test_the_pose_loss_trains_the_image_encoder_and_the_policy_runs_without_poses(pk):
+    from honed.features import PRIVILEGED
+
+    policy = pose_aux_policy(pk)
+    batch = {**pk.make_batch(policy, batch=8), PRIVILEGED: torch.rand(8, 2, 7) * 2 - 1}
+    torch.manual_seed(0)
+    loss, metrics = policy.compute_loss(batch)
+    assert metrics["loss"] == pytest.approx(metrics["denoise_loss"] + 0.5 * metrics["pose_loss"], rel=1e-5)
+    loss.backward()
+    with_pose = [p.grad.clone() for p in policy.image_encoders["front"].parameters()]
+    policy.zero_grad()
+    policy.config.privileged_aux_weight = 0.0
+    torch.manual_seed(0)
+    policy.compute_loss(batch)[0].backward()
+    without = [p.grad for p in policy.image_encoders["front"].parameters()]
+    assert not all(torch.allclose(a, b) for a, b in zip(with_pose, without))
+    # the head regresses poses from the images: fitting one batch (centre crops) drives its error
+    # well below the poses' variance (1/3), which a head blind to the images cannot go beneath
+    policy.config.privileged_aux_weight = 1.0
+    policy.eval()
+    optimizer = torch.optim.Adam(policy.parameters(), lr=3e-3)
+    for _ in range(80):
+        optimizer.zero_grad()
+        policy.compute_loss(batch)[0].backward()
+        optimizer.step()
+    assert policy.compute_loss(batch)[1]["pose_loss"] < 0.1
+    assert PRIVILEGED not in policy.contract.features
+    observation = {k: v for k, v in batch.items() if k != PRIVILEGED}
+    assert policy.predict_chunk(observation).shape == (8, 8, 6)
+
+
+def test_the_pose_loss_names_what_it_needs(pk):
+    from honed.features import PRIVILEGED, Feature, Features
+    from honed.policies import Contract, DiffusionConfig, DiffusionPolicy
+
+    cfg = pk.tiny_config(privileged_aux_weight=1.0)
+    front = pk.make_contract(("front",), cfg=cfg)
+    assert DiffusionPolicy.training_targets(pk.tiny_config(), front.features) == []
+    with_poses = Features({**dict(front.features), PRIVILEGED: Feature((7,), "float32")})
+    assert DiffusionPolicy.training_targets(cfg, with_poses) == [PRIVILEGED]
+    with pytest.raises(ValueError, match="privileged_aux_weight=0"):
+        DiffusionPolicy.training_targets(cfg, front.features)  # a dataset without object poses
+    state_only = Features({STATE: front.features[STATE], PRIVILEGED: Feature((7,), "float32"),
+                           ACTION: front.features[ACTION]})  # fmt: skip
+    with pytest.raises(ValueError, match="needs cameras"):
+        DiffusionPolicy.training_targets(cfg, state_only)
+    with pytest.raises(ValueError, match="privileged_aux_weight"):
+        DiffusionPolicy(cfg, Contract(front.features, front.stats, 30.0, 2, 8, 4))  # no pose statistics
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="privileged_aux_weight"):
+            DiffusionConfig(privileged_aux_weight=bad).validate()
+
+
 def test_wrong_shapes_name_the_field(pk):
     policy = pk.make_policy()
     batch = pk.make_batch(policy)
