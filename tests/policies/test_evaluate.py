@@ -145,7 +145,7 @@ def test_a_pose_loss_run_on_twin_demos_evaluates_without_reading_object_poses(de
     checkpoint = tmp_path / "run" / "checkpoints" / "last"
     policy = load_policy(checkpoint)
     assert policy.pose_head is not None and "observation.privileged" in policy.contract.stats
-    assert list(policy.contract.features) == ["observation.state", "observation.images.front", "action"]
+    assert set(policy.contract.features) == {"observation.state", "observation.images.front", "action"}
     result = evaluate(EvalConfig(checkpoint=str(checkpoint), task="pick_cube", episodes=2, num_envs=2, videos=0,
                                  episode_seconds=0.5, output=str(tmp_path / "eval"), progress=False))  # fmt: skip
     assert [e["length"] for e in result["per_episode"]] == [15, 15]
