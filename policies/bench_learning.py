@@ -127,12 +127,16 @@ def docs_key(c: LearningBenchConfig) -> str:
     return f"learning_{c.task}_{c.obs}{recoveries_suffix(c)}{demos}{chunk}{width}{aux}{executing}{continued}"
 
 
+POLICY_FIELDS = {"image_width": "image_width", "horizon": "horizon", "n_action_steps": "n_action_steps",
+                 "n_obs_steps": "n_obs_steps", "privileged_aux_weight": "privileged_aux"}  # fmt: skip
+"""Policy fields this command sets, by its own names for them."""
+
+
 def refusal(err: Exception) -> SystemExit:
-    """A policy or training refusal in this command's words: the fields it shares carry no ``policy.``."""
+    """A policy or training refusal in this command's words: its name for each policy field it sets."""
     text = str(err)
-    text = text.replace("policy.privileged_aux_weight", "privileged_aux")
-    for field in ("image_width", "horizon", "n_action_steps", "n_obs_steps"):
-        text = text.replace(f"policy.{field}", field)
+    for field, own in POLICY_FIELDS.items():
+        text = text.replace(f"policy.{field}", own)
     return SystemExit(f"honed-bench learning: {text}")
 
 

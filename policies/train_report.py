@@ -86,7 +86,7 @@ class TrainLog:
                     **{k: v for k, v in metrics.items() if k != "loss"},
                     "samples_per_s": self.rate,
                     "elapsed_s": self.elapsed(),
-                },  # fmt: skip
+                },
             )
         return self.rate
 

@@ -69,11 +69,10 @@ class DiffusionPolicy(Policy):
         )
         self.pose_head = self._pose_head(config, contract)
         self.language = self._language_encoder(config, contract, checkpoint_dir)
-        token_dim = (
-            (config.state_dim if self.vector_keys else 0)
-            + config.image_dim * len(self.image_keys)
-            + (config.language_dim if self.language is not None else 0)
-        )
+        # where the cameras' features lie in each token: after the state's, before the language's
+        state_dim = config.state_dim if self.vector_keys else 0
+        self.image_span = slice(state_dim, state_dim + config.image_dim * len(self.image_keys))
+        token_dim = self.image_span.stop + (config.language_dim if self.language is not None else 0)
         self.denoiser = DENOISERS.get(config.denoiser).build(config, self.action_dim, token_dim)
         self.sample_with()
 
@@ -129,10 +128,15 @@ class DiffusionPolicy(Policy):
         if isinstance(self.language, TextEncoder):
             self.language.save_parts(folder / SAVED_DIR)
 
+    @staticmethod
+    def _cameras(config: DiffusionConfig, features: Features) -> list[str]:
+        """The cameras the config reads from data with ``features``."""
+        return features.cameras if config.cameras is None else list(config.cameras)
+
     @classmethod
     def input_keys(cls, config: DiffusionConfig, features: Features) -> list[str]:
         """Keys the config reads; ValueError naming every one the data lacks."""
-        cameras = features.cameras if config.cameras is None else list(config.cameras)
+        cameras = cls._cameras(config, features)
         wanted = (
             [STATE] * config.use_state
             + [PRIVILEGED] * config.use_privileged
@@ -153,8 +157,7 @@ class DiffusionPolicy(Policy):
     def training_targets(cls, config: DiffusionConfig, features: Features) -> list[str]:
         if config.privileged_aux_weight == 0:
             return []
-        cameras = features.cameras if config.cameras is None else list(config.cameras)
-        if not cameras or PRIVILEGED not in features:
+        if not cls._cameras(config, features) or PRIVILEGED not in features:
             raise ValueError(
                 f"policy.privileged_aux_weight={config.privileged_aux_weight} regresses {PRIVILEGED!r} from camera "
                 f"features, so it needs cameras and that field in the dataset (it has {list(features)}): record "
@@ -232,11 +235,8 @@ class DiffusionPolicy(Policy):
         metrics: dict[str, float] = {}
         if self.pose_head is not None:
             metrics["denoise_loss"] = float(loss.detach())
-            start = self.config.state_dim if self.vector_keys else 0
-            images = tokens[
-                :, -1, start : start + self.config.image_dim * len(self.image_keys)
-            ]  # current frame
-            pose_loss = self.pose_head(images, batch[PRIVILEGED][:, -1])
+            current = tokens[:, -1, self.image_span]  # the current frame's camera features
+            pose_loss = self.pose_head(current, batch[PRIVILEGED][:, -1])
             metrics["pose_loss"] = float(pose_loss.detach())
             loss = loss + self.config.privileged_aux_weight * pose_loss
         return loss, {"loss": float(loss.detach()), **metrics}
