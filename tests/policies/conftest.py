@@ -53,9 +53,10 @@ def image_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True)
 def _one_thread() -> None:
-    """Tests run beside other work on small machines: one intra-op thread avoids oversubscription."""
+    """Every test starts on one intra-op thread, whatever an earlier test in its worker set: tests run
+    beside each other on small machines, and a float result must not depend on the test order."""
     torch.set_num_threads(1)
 
 
