@@ -49,8 +49,9 @@ typecheck:
 	@mkdir -p .typecheck && ln -sfn .. .typecheck/honed
 	MYPYPATH=.typecheck $(RUN) mypy -p honed
 
+# Tests run in worker processes, one per core (at most 4: each holds torch and MuJoCo in memory).
 pytest:
-	$(RUN) pytest -q
+	$(RUN) pytest -q --numprocesses=auto --maxprocesses=4 --durations=10
 
 test: bootstrap lint typecheck pytest
 
