@@ -20,6 +20,32 @@ def to_torch(obs: dict[str, Any], device: torch.device) -> dict[str, Any]:
     }
 
 
+class EpisodeTally:
+    """Return and length of each world's running episode, for a batched env's ``info``: ``close``
+    reports the finished worlds' totals (0 elsewhere) and starts their next episode from zero."""
+
+    def __init__(self, num_envs: int):
+        self.steps = np.zeros(num_envs, dtype=np.int64)
+        self.returns = np.zeros(num_envs)
+
+    def restart(self) -> None:
+        self.steps[:] = 0
+        self.returns[:] = 0
+
+    def add(self, reward: np.ndarray) -> None:
+        self.steps += 1
+        self.returns += reward
+
+    def close(self, done: np.ndarray) -> dict[str, torch.Tensor]:
+        out = {
+            "episode_return": torch.from_numpy(np.where(done, self.returns, 0.0)),
+            "episode_length": torch.from_numpy(np.where(done, self.steps, 0)),
+        }
+        self.steps[done] = 0
+        self.returns[done] = 0
+        return out
+
+
 class BatchedEnv:
     """N worlds of one task on a chosen backend. World i is seeded ``seed + i``.
 
@@ -43,16 +69,14 @@ class BatchedEnv:
         self.features = self.core.features
         self.device = torch.device(device)
         self.seed = seed
-        self.steps = np.zeros(num_envs, dtype=np.int64)
-        self.returns = np.zeros(num_envs)
+        self.tally = EpisodeTally(num_envs)
 
     def reset(self, seed: int | None = None) -> dict[str, Any]:
         if seed is not None:
             self.seed = seed
         self.core.seed([self.seed + i for i in range(self.num_envs)])
         self.core.reset_worlds(np.arange(self.num_envs))
-        self.steps[:] = 0
-        self.returns[:] = 0
+        self.tally.restart()
         return to_torch(self.core.observe(), self.device)
 
     def step(
@@ -61,23 +85,18 @@ class BatchedEnv:
         if isinstance(actions, torch.Tensor):
             actions = actions.detach().cpu().numpy()
         out = self.core.step(actions)  # validates shape and finiteness per env
-        self.steps += 1
-        self.returns += out["reward"]
+        self.tally.add(out["reward"])
         terminated = out["success"] & self.cfg.terminate_on_success
-        truncated = (self.steps >= self.core.max_steps) & ~terminated
+        truncated = (self.tally.steps >= self.core.max_steps) & ~terminated
         done = terminated | truncated
         info: dict[str, Any] = {
             "success": torch.from_numpy(out["success"].copy()),
             "action_clipped": torch.from_numpy(out["action_clipped"]),
-            "episode_return": torch.from_numpy(np.where(done, self.returns, 0.0)),
-            "episode_length": torch.from_numpy(np.where(done, self.steps, 0)),
+            **self.tally.close(done),
             "done": torch.from_numpy(done.copy()),
         }
         if done.any():
-            ids = np.flatnonzero(done)
-            self.core.reset_worlds(ids)
-            self.steps[ids] = 0
-            self.returns[ids] = 0
+            self.core.reset_worlds(np.flatnonzero(done))
         obs = to_torch(self.core.observe(), self.device)
         dev = self.device
         return (

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from honed.features import PRIVILEGED, STATE, TASK, image_key
+from honed.sim.batched import EpisodeTally
 from honed.sim.config import SimConfig
 
 TASK_IDS = {"pick_cube": "PickCubeSO100-v1", "grasp_cube": "SO100GraspCube-v1"}
@@ -69,6 +70,7 @@ class ManiSkillBatchedEnv:
         )
         self.env = ManiSkillVectorEnv(env, auto_reset=True, ignore_terminations=False)
         self.num_envs, self.seed = num_envs, seed
+        self.tally = EpisodeTally(num_envs)
         self.instruction = "pick up the cube"
 
     def _convert(self, obs: dict[str, Any]) -> dict[str, Any]:
@@ -84,6 +86,7 @@ class ManiSkillBatchedEnv:
 
     def reset(self, seed: int | None = None) -> dict[str, Any]:
         obs, _ = self.env.reset(seed=self.seed if seed is None else seed)
+        self.tally.restart()
         return self._convert(obs)
 
     def step(
@@ -100,13 +103,10 @@ class ManiSkillBatchedEnv:
             raise ValueError(f"env {i}: field 'action' holds non-finite values {actions[i].tolist()}")
         obs, reward, terminated, truncated, info = self.env.step(actions)
         success = info.get("success", torch.zeros(self.num_envs, dtype=torch.bool))
-        return (
-            self._convert(obs),
-            reward.float(),
-            terminated,
-            truncated,
-            {"success": success, "done": terminated | truncated},
-        )
+        done = (terminated | truncated).cpu()
+        self.tally.add(reward.detach().cpu().double().numpy())  # the vector env auto-resets finished worlds
+        out_info = {"success": success.cpu(), "done": done, **self.tally.close(done.numpy())}
+        return self._convert(obs), reward.float(), terminated, truncated, out_info
 
     def close(self) -> None:
         self.env.close()

@@ -3,9 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from honed.features import PRIVILEGED, STATE, TASK
 from honed.sim import make_batched_env, make_env
+from honed.sim.batched import EpisodeTally
 from honed.sim.tasks.base import HOME_QPOS
 
 
@@ -39,12 +42,15 @@ def test_shapes_dtypes_and_auto_reset():
     assert len(obs[TASK]) == 3
     first = obs[PRIVILEGED].clone()
     act = torch.tensor(HOME_QPOS, dtype=torch.float32).repeat(3, 1)
+    returns = torch.zeros(3, dtype=torch.float64)
     for _ in range(5):
         obs, reward, terminated, truncated, info = env.step(act)
-        assert not truncated.any()
+        returns += reward
+        assert not truncated.any() and (info["episode_length"] == 0).all()
     obs, reward, terminated, truncated, info = env.step(act)
     assert truncated.all() and info["done"].all()
     assert (info["episode_length"] == 6).all()
+    torch.testing.assert_close(info["episode_return"], returns + reward, rtol=1e-5, atol=1e-5)
     assert reward.shape == (3,) and reward.dtype == torch.float32
     # every world was reset to its next seeded episode: the cube moved to a new spawn
     assert not torch.allclose(obs[PRIVILEGED][:, 3:6], first[:, 3:6])
@@ -68,3 +74,20 @@ def test_images_render_per_world():
     assert obs["observation.images.wrist"].float().std() > 5  # not a blank frame
     assert not torch.equal(front[0], front[1])  # different scenes per world
     env.close()
+
+
+@given(st.lists(st.tuples(st.floats(-10, 10), st.floats(-10, 10), st.booleans(), st.booleans()), max_size=40))
+def test_the_tally_reports_each_finished_episode_once(steps):
+    """Batched envs (the twin's and ManiSkill's) report a finished world's return and length, then restart it."""
+    tally = EpisodeTally(2)
+    expected_return, expected_length = [0.0, 0.0], [0, 0]
+    for r0, r1, d0, d1 in steps:
+        tally.add(np.array([r0, r1]))
+        out = tally.close(np.array([d0, d1]))
+        for i, (r, d) in enumerate(((r0, d0), (r1, d1))):
+            expected_return[i] += r
+            expected_length[i] += 1
+            assert out["episode_length"][i] == (expected_length[i] if d else 0)
+            assert out["episode_return"][i] == pytest.approx(expected_return[i] if d else 0.0, abs=1e-9)
+            if d:
+                expected_return[i], expected_length[i] = 0.0, 0

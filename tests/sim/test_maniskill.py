@@ -23,4 +23,6 @@ def test_maniskill_pick_cube_steps_with_shared_keys():
     assert obs["observation.state"].shape == (4, 12)
     obs, reward, terminated, truncated, info = env.step(obs["observation.state"][:, :6])
     assert reward.shape == (4,) and torch.isfinite(reward).all()
+    assert set(info) >= {"success", "done", "episode_return", "episode_length"}  # what honed-eval reads
+    assert info["episode_length"].shape == (4,)
     env.close()
