@@ -48,6 +48,8 @@ class LearningBenchConfig:
     """Actions of each chunk executed before the next is sampled (1..horizon)."""
     image_width: int = 64
     """First-stage channels of each camera's ResNet-18 for obs=images (64: torchvision's; 16 or 32: about 1/16 or 1/4 of its arithmetic)."""
+    image_stages: int = 4
+    """ResNet-18 stages each camera's trunk keeps for obs=images (4: all; 3: a feature map twice as fine)."""
     privileged_aux: float = 0.0
     """For obs=images: weight of the training-only loss regressing the object poses from the image features (0: off)."""
     eval_n_action_steps: int = 0
@@ -116,6 +118,7 @@ def docs_key(c: LearningBenchConfig) -> str:
     demos = f"_demos{c.demos}" if c.demos != 100 else ""
     chunk = "" if (c.horizon, c.n_action_steps) == (16, 8) else f"_h{c.horizon}a{c.n_action_steps}"
     width = f"_w{c.image_width}" if c.obs == "images" and c.image_width != 64 else ""
+    width += f"_stages{c.image_stages}" if c.obs == "images" and c.image_stages != 4 else ""
     aux = f"_poseaux{c.privileged_aux:g}" if c.privileged_aux else ""
     executing = f"_executing{c.eval_n_action_steps}" if c.eval_n_action_steps else ""
     continued = ""
@@ -127,8 +130,9 @@ def docs_key(c: LearningBenchConfig) -> str:
     return f"learning_{c.task}_{c.obs}{recoveries_suffix(c)}{demos}{chunk}{width}{aux}{executing}{continued}"
 
 
-POLICY_FIELDS = {"image_width": "image_width", "horizon": "horizon", "n_action_steps": "n_action_steps",
-                 "n_obs_steps": "n_obs_steps", "privileged_aux_weight": "privileged_aux"}  # fmt: skip
+POLICY_FIELDS = {"image_width": "image_width", "image_stages": "image_stages", "horizon": "horizon",
+                 "n_action_steps": "n_action_steps", "n_obs_steps": "n_obs_steps",
+                 "privileged_aux_weight": "privileged_aux"}  # fmt: skip
 """Policy fields this command sets, by its own names for them."""
 
 
@@ -175,7 +179,8 @@ def policy_config(c: LearningBenchConfig) -> Any:
     images = c.obs == "images"
     policy = DiffusionConfig(cameras=["front", "wrist"] if images else [], use_privileged=not images,
                              n_obs_steps=c.n_obs_steps, horizon=c.horizon, n_action_steps=c.n_action_steps,
-                             image_width=c.image_width, privileged_aux_weight=c.privileged_aux)  # fmt: skip
+                             image_width=c.image_width, image_stages=c.image_stages,
+                             privileged_aux_weight=c.privileged_aux)  # fmt: skip
     try:
         policy.validate()
     except ValueError as err:
@@ -227,6 +232,7 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
                    f"batch_size={c.batch_size} lr={c.lr:g} n_obs_steps={c.n_obs_steps} horizon={c.horizon} "
                    f"n_action_steps={c.n_action_steps} precision={c.precision} "
                    f"{f'image_width={c.image_width} ' if c.obs == 'images' else ''}"
+                   f"{f'image_stages={c.image_stages} ' if c.obs == 'images' and c.image_stages != 4 else ''}"
                    f"{f'privileged_aux={c.privileged_aux:g} ' if c.privileged_aux else ''}"
                    f"{f'eval_n_action_steps={c.eval_n_action_steps} ' if c.eval_n_action_steps else ''}"
                    f"{f'init_from={c.init_from} ' if c.init_from else ''}"

@@ -73,26 +73,31 @@ def center_crop(images: Tensor, height: int, width: int) -> Tensor:
     return images[..., top : top + height, left : left + width]
 
 
-def resnet18_trunk(width: int = 64) -> nn.Sequential:
-    """ResNet-18 without its pooling and classifier: (N, 3, H, W) -> (N, 8 * width, H / 32, W / 32).
+def resnet18_trunk(width: int = 64, stages: int = 4) -> nn.Sequential:
+    """ResNet-18 without its pooling and classifier: (N, 3, H, W) -> (N, C, H / s, W / s).
 
-    Stem (7x7 stride-2 convolution, GroupNorm, ReLU, 3x3 stride-2 max-pool), then four stages of two
-    ``BasicBlock`` with ``width``, 2x, 4x and 8x channels, each stage after the first halving the side.
-    The module names match torchvision's ``resnet18`` children, so width 64 is exactly that network.
+    Stem (7x7 stride-2 convolution, GroupNorm, ReLU, 3x3 stride-2 max-pool), then the first ``stages``
+    of the four stages of two ``BasicBlock`` with ``width``, 2x, 4x and 8x channels, each stage after
+    the first halving the side: C = width * 2^(stages - 1) channels at stride s = 2^(stages + 1)
+    (32 for all four). Fewer stages keep a finer feature map, so a spatial softmax over it places
+    small objects more precisely. The module names match torchvision's ``resnet18`` children, so
+    width 64 with four stages is exactly that network.
     """
+    if not 1 <= stages <= 4:
+        raise ValueError(f"a ResNet-18 trunk has 1 to 4 stages, got {stages}")
     if width == 64:
         resnet = torchvision.models.resnet18(weights=None, norm_layer=group_norm)
-        return nn.Sequential(*list(resnet.children())[:-2])
-    stages: list[nn.Module] = []
+        return nn.Sequential(*list(resnet.children())[: 4 + stages])
+    blocks: list[nn.Module] = []
     channels = width
-    for stage in range(4):
+    for stage in range(stages):
         planes, stride = width * 2**stage, 1 if stage == 0 else 2
         downsample = None
         if stride != 1 or channels != planes:
             downsample = nn.Sequential(
                 nn.Conv2d(channels, planes, 1, stride=stride, bias=False), group_norm(planes)
             )
-        stages.append(
+        blocks.append(
             nn.Sequential(
                 BasicBlock(channels, planes, stride, downsample, norm_layer=group_norm),
                 BasicBlock(planes, planes, norm_layer=group_norm),
@@ -101,7 +106,7 @@ def resnet18_trunk(width: int = 64) -> nn.Sequential:
         channels = planes
     stem = [nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False), group_norm(width), nn.ReLU(inplace=True),
             nn.MaxPool2d(3, stride=2, padding=1)]  # fmt: skip
-    return nn.Sequential(*stem, *stages)
+    return nn.Sequential(*stem, *blocks)
 
 
 class ImageEncoder(nn.Module):
@@ -115,12 +120,13 @@ class ImageEncoder(nn.Module):
         keypoints: int = 32,
         out_dim: int = 64,
         channels: int = 64,
+        stages: int = 4,
     ):
         super().__init__()
         if not 0 < crop_ratio <= 1:
             raise ValueError(f"crop_ratio must be in (0, 1], got {crop_ratio}")
         self.crop = (max(int(round(height * crop_ratio)), 8), max(int(round(width * crop_ratio)), 8))
-        self.backbone = resnet18_trunk(channels)  # (N, 8 * channels, h/32, w/32)
+        self.backbone = resnet18_trunk(channels, stages)  # (N, C, h/s, w/s)
         with torch.no_grad():
             fmap = self.backbone(torch.zeros(1, 3, *self.crop)).shape
         self.pool = SpatialSoftmax(fmap[1], fmap[2], fmap[3], keypoints)

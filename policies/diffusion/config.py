@@ -62,6 +62,9 @@ class DiffusionConfig:
     image_width: int = 64
     """Channels of the ResNet-18 trunk's first stage, doubling per stage (64: torchvision's ResNet-18;
     16 or 32 cost about 1/16 or 1/4 of its arithmetic)."""
+    image_stages: int = 4
+    """ResNet-18 stages the image trunk keeps (1-4): each stage dropped halves the stride of the
+    spatial softmax's feature map (4: stride 32, a 3x3 map for an 84-px crop; 3: stride 16, 6x6)."""
     privileged_aux_weight: float = 0.0
     """Weight of a training-only loss regressing the twin's object poses (observation.privileged) from
     the current frame's image features, which teaches the image encoders where the objects are; the
@@ -91,6 +94,11 @@ class DiffusionConfig:
             raise ValueError(
                 f"image_width ({self.image_width}) must be a positive multiple of 16 (GroupNorm groups of 16 "
                 "channels): set policy.image_width to 16, 32, 48 or 64"
+            )
+        if not 1 <= self.image_stages <= 4:
+            raise ValueError(
+                f"image_stages ({self.image_stages}) must be 1 to 4, the stages of a ResNet-18: "
+                "set policy.image_stages to 4 (the whole trunk) or 3 (a map twice as fine)"
             )
         if not 0 <= self.privileged_aux_weight < float("inf"):
             raise ValueError(

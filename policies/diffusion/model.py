@@ -63,6 +63,7 @@ class DiffusionPolicy(Policy):
                     config.keypoints,
                     config.image_dim,
                     config.image_width,
+                    config.image_stages,
                 )
                 for k in self.image_keys
             }

@@ -93,6 +93,14 @@ def test_a_longer_chunk_is_trained_and_recorded_under_its_own_docs_section(tmp_p
         docs_key(dataclasses.replace(narrow, privileged_aux=1.0))
         == "learning_pick_cube_images_h32a16_w16_poseaux1"
     )
+    assert (
+        docs_key(dataclasses.replace(narrow, image_stages=3))
+        == "learning_pick_cube_images_h32a16_w16_stages3"
+    )
+    assert (
+        docs_key(dataclasses.replace(narrow, obs="state", image_stages=3))
+        == "learning_pick_cube_state_h32a16"
+    )
 
 
 def test_a_pose_loss_for_a_state_run_is_refused_before_work(tmp_path):
@@ -103,7 +111,13 @@ def test_a_pose_loss_for_a_state_run_is_refused_before_work(tmp_path):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("image_width", 40), ("eval_n_action_steps", 17), ("eval_n_action_steps", -1), ("privileged_aux", -1.0)],
+    [
+        ("image_width", 40),
+        ("image_stages", 5),
+        ("eval_n_action_steps", 17),
+        ("eval_n_action_steps", -1),
+        ("privileged_aux", -1.0),
+    ],
 )
 def test_a_bad_width_or_execution_count_is_refused_before_any_demo_is_recorded(tmp_path, field, value):
     cfg = dataclasses.replace(LearningBenchConfig(output=str(tmp_path), obs="images"), **{field: value})

@@ -57,6 +57,29 @@ def test_trunk_width_64_is_torchvisions_resnet18_and_narrower_widths_scale_every
     assert params < sum(p.numel() for p in resnet18_trunk(64).parameters()) / 12  # ~ (16/64)^2
 
 
+@pytest.mark.parametrize("width", [16, 64])
+def test_fewer_trunk_stages_keep_a_finer_map_with_the_same_first_layers(width):
+    full = resnet18_trunk(width)
+    names = list(full.state_dict())
+    for stages, side in [(3, 6), (2, 11), (1, 21)]:  # an 84-px crop at strides 16, 8 and 4
+        trunk = resnet18_trunk(width, stages)
+        assert trunk(torch.zeros(1, 3, 84, 84)).shape == (1, width * 2 ** (stages - 1), side, side)
+        kept = list(trunk.state_dict())
+        assert kept == names[: len(kept)]  # a prefix of the whole trunk's layers, under the same names
+    encoder = ImageEncoder(96, 96, keypoints=4, out_dim=8, channels=width, stages=3)
+    assert encoder.pool.grid.shape == (36, 2)  # the spatial softmax reads the 6x6 map
+
+
+@pytest.mark.parametrize("stages", [0, 5])
+def test_image_stages_outside_the_trunk_are_refused(stages):
+    with pytest.raises(
+        ValueError, match=rf"image_stages \({stages}\) must be 1 to 4.*set policy.image_stages"
+    ):
+        DiffusionConfig(image_stages=stages).validate()
+    with pytest.raises(ValueError, match="1 to 4 stages"):
+        resnet18_trunk(16, stages)
+
+
 def test_image_width_must_be_a_multiple_of_16():
     with pytest.raises(ValueError, match=r"image_width \(24\).*set policy.image_width to 16, 32, 48 or 64"):
         DiffusionConfig(image_width=24).validate()
