@@ -3,8 +3,11 @@
 Strategies (the demos' modes): ``square`` closes the jaws across the cube's face pair that needs the
 least wrist roll; ``turned`` closes them across the other face pair, a quarter turn of the wrist
 away. Both approach from above, descend straight down, squeeze, and lift while drawing the cube
-back toward the base. A grasp that comes up empty reopens and tries again. In an episode chosen for
-a recovery (``recoveries``) the first grasp is aimed beside the cube, so the demo shows that retry.
+back toward the base. A grasp that comes up empty reopens and tries again. An episode chosen for a
+recovery (``recoveries``) shows one of two mistakes and its repair, at even odds: ``retry``, the first
+grasp closes beside the cube and the expert reopens and tries again; ``correct``, the approach stops
+off to one side of the cube and the descent steers back onto it, so the wrist camera sees the cube
+off-centre with the motion that centres it.
 """
 
 from __future__ import annotations
@@ -50,6 +53,11 @@ EMPTY_GRIP = 0.3
 MISS = (0.032, 0.04)
 """Range (m) of the offset, across the closing axis, of a grasp aimed beside the cube on purpose (a
 recovery demo): far enough that the jaws close on nothing."""
+OFF_AIM = (0.006, 0.014)
+"""Range (m) of the horizontal offset, in any direction, at which a ``correct`` recovery's approach
+stops; the descent closes it while the jaws are still above the cube."""
+RECOVERY_KINDS = ("retry", "correct")
+"""The mistakes a recovery demo shows (see the module docstring)."""
 
 
 def grasp_rolls(pos: np.ndarray, cube_yaw: float) -> np.ndarray:
@@ -71,6 +79,10 @@ class GraspExpert(Expert):
         super().__init__(*args, **kwargs)
         self.miss = 0.0
         """Signed offset (m) of this attempt's grasp across the closing axis (non-zero only in a deliberate miss)."""
+        self.off_aim = np.zeros(2)
+        """Horizontal offset (m) of the approach's goal (non-zero only in a ``correct`` recovery's approach)."""
+        self.aiming_off = False
+        """Whether the last action came from an approach aimed off the cube on purpose."""
         self.tracker = IKTracker(self.model, self.ik)
         self.runner = PhaseRunner(self.tracker, self.control_hz)
         self.roll = 0.0
@@ -86,12 +98,17 @@ class GraspExpert(Expert):
         state = np.asarray(obs[STATE], np.float64)
         self.tempo = float(self.rng.uniform(0.9, 1.1))
         self.miss = 0.0
-        if self.recovering:
+        self.off_aim = np.zeros(2)
+        if self.recovering and self.rng.choice(RECOVERY_KINDS) == "retry":
             self.miss = float(self.rng.choice([-1.0, 1.0]) * self.rng.uniform(*MISS))
+        elif self.recovering:
+            angle = self.rng.uniform(-np.pi, np.pi)
+            self.off_aim = self.rng.uniform(*OFF_AIM) * np.array([np.cos(angle), np.sin(angle)])
         self.runner.begin(self.phases(), state[:5], state[5])
 
     def plan(self, state: np.ndarray, privileged: np.ndarray, obs: dict[str, Any]) -> np.ndarray:
         self.state = state
+        self.aiming_off = self.runner.phase.name == "approach" and bool(self.off_aim.any())
         return self.runner.step(privileged)
 
     def phases(self) -> list[Phase]:
@@ -99,8 +116,9 @@ class GraspExpert(Expert):
 
     @property
     def staging(self) -> bool:
-        """True from the start of a deliberate miss until the expert backs off to retry."""
-        return self.miss != 0.0
+        """True from the start of a deliberate miss until the expert backs off to retry, and during an
+        approach aimed off the cube on purpose (the correcting descent after it is imitated)."""
+        return self.miss != 0.0 or self.aiming_off
 
     @property
     def finished(self) -> bool:
@@ -136,7 +154,12 @@ class GraspExpert(Expert):
 
     def above_cube(self, privileged: np.ndarray) -> ToolPose:
         pose = self.grasp_pose(privileged, PREGRASP_HEIGHT)
-        return ToolPose(pose.pos, self.tracker.reachable_pitch(pose.pos), pose.roll)
+        pos = pose.pos + np.append(self.off_aim, 0.0)
+        return ToolPose(pos, self.tracker.reachable_pitch(pos), pose.roll)
+
+    def end_off_aim(self, privileged: np.ndarray) -> None:
+        """The descent aims at the cube itself, whatever the approach aimed at."""
+        self.off_aim = np.zeros(2)
 
     def at_cube(self, privileged: np.ndarray) -> ToolPose:
         return self.grasp_pose(privileged, self.cube(privileged)[0][2] + GRASP_ABOVE_CENTER)
@@ -145,7 +168,14 @@ class GraspExpert(Expert):
         hold = self.hold_current
         return [
             Phase("approach", self.seconds(1.3), GRIPPER_OPEN, self.above_cube, enter=self.choose_roll),
-            Phase("descend", self.seconds(0.9), GRIPPER_OPEN, self.at_cube, then=self.retry_if_blocked),
+            Phase(
+                "descend",
+                self.seconds(0.9),
+                GRIPPER_OPEN,
+                self.at_cube,
+                enter=self.end_off_aim,
+                then=self.retry_if_blocked,
+            ),
             Phase(
                 "close", self.seconds(0.5), GRIPPER_SQUEEZE, hold, enter=self.freeze, then=self.retry_if_empty
             ),
