@@ -79,7 +79,7 @@ class GraspExpert(Expert):
         super().__init__(*args, **kwargs)
         self.miss = 0.0
         """Signed offset (m) of this attempt's grasp across the closing axis (non-zero only in a deliberate miss)."""
-        self.off_aim = np.zeros(2)
+        self.off_aim: np.ndarray = np.zeros(2)
         """Horizontal offset (m) of the approach's goal (non-zero only in a ``correct`` recovery's approach)."""
         self.aiming_off = False
         """Whether the last action came from an approach aimed off the cube on purpose."""
