@@ -263,12 +263,14 @@ def recovering_expert(task: str, kind: str) -> GraspExpert:
     raise AssertionError(f"no expert seed in 0..19 drew a {kind!r} recovery")
 
 
-def run_recovery(task: str, kind: str) -> tuple[GraspExpert, list[tuple[str, bool, np.ndarray]], bool]:
-    """One recovery episode: (expert, per step (phase that acted, staged, privileged after), succeeded)."""
+def run_recovery(task: str, kind: str) -> tuple[GraspExpert, float, list[tuple[str, bool, np.ndarray]], bool]:
+    """One recovery episode: (expert, the mistake's drawn offset (m), per step (phase that acted,
+    staged, privileged after), succeeded)."""
     expert = recovering_expert(task, kind)
     env = make_env(task, episode_seconds=20.0)
     obs, _ = env.reset(seed=3)
     expert.reset(obs)
+    offset = abs(expert.miss) or float(np.linalg.norm(expert.off_aim))
     steps, succeeded = [], False
     for _ in range(600):
         phase = expert.runner.phase.name
@@ -278,13 +280,14 @@ def run_recovery(task: str, kind: str) -> tuple[GraspExpert, list[tuple[str, boo
         if expert.finished or terminated or truncated:
             break
     env.close()
-    return expert, steps, succeeded
+    return expert, offset, steps, succeeded
 
 
 @pytest.mark.parametrize("task", ("pick_cube", "place_cube"))
 def test_a_deliberate_miss_shows_the_retry_and_still_succeeds(task: str) -> None:
     """A ``retry`` recovery: the first grasp closes beside the cube, the expert reopens, the second one holds."""
-    expert, steps, succeeded = run_recovery(task, "retry")
+    expert, offset, steps, succeeded = run_recovery(task, "retry")
+    assert 0.032 <= offset <= 0.04
     phases = [phase for phase, _, _ in steps]
     assert "reopen" in phases, "the deliberate miss never led to a retry"
     first_reopen = phases.index("reopen")
@@ -295,7 +298,8 @@ def test_a_deliberate_miss_shows_the_retry_and_still_succeeds(task: str) -> None
 def test_an_approach_aimed_off_the_cube_is_corrected_on_the_way_down() -> None:
     """A ``correct`` recovery: the approach stops 6-14 mm to one side of its usual goal (not imitated),
     the descent steers onto the cube (imitated) and the grasp holds the first time."""
-    expert, steps, succeeded = run_recovery("pick_cube", "correct")
+    expert, offset, steps, succeeded = run_recovery("pick_cube", "correct")
+    assert 0.006 <= offset <= 0.014
     phases = [phase for phase, _, _ in steps]
     assert "reopen" not in phases and succeeded
     approach = phases.index("descend")
