@@ -16,6 +16,8 @@ WAVE_BIAS = np.array([0.0, -0.4, 0.3, 0.0, 0.0, 0.0])
 """Shoulder leaned back and elbow bent (rad) so the waving hand clears the table."""
 SETTLE_S = 0.3
 """Time between the last homing write and the start of the sweep."""
+SWEEP_OVERSHOOT = 1 / np.cos(0.2 * np.pi)
+"""Gain of the sweep's sine before clipping to the limits: each limit is held for a fifth of the sweep."""
 
 
 class Operator:
@@ -61,8 +63,10 @@ class Operator:
         return self.wave(t - self.sweep_s)
 
     def sweep(self, s: float) -> np.ndarray:
-        """Through the upper limit, then the lower limit, back to the middle, for s in [0, 1]."""
-        wave = np.sin(2 * np.pi * s)
+        """Through the upper limit, then the lower limit, back to the middle, for s in [0, 1]; each
+        limit is held for a fifth of the sweep, as a person holds a joint against its stop, so a
+        reader that polls the positions catches the limits however late its replies come."""
+        wave = np.clip(SWEEP_OVERSHOOT * np.sin(2 * np.pi * s), -1.0, 1.0)
         return np.where(wave >= 0, wave * self.arm.high, -wave * self.arm.low)
 
     def wave(self, t: float) -> np.ndarray:
