@@ -65,7 +65,7 @@ class Operator:
     def sweep(self, s: float) -> np.ndarray:
         """Through the upper limit, then the lower limit, back to the middle, for s in [0, 1]; each
         limit is held for a fifth of the sweep, as a person holds a joint against its stop, so a
-        reader that polls the positions catches the limits however late its replies come."""
+        reader that polls the positions catches the limits even when its replies come late."""
         wave = np.clip(SWEEP_OVERSHOOT * np.sin(2 * np.pi * s), -1.0, 1.0)
         return np.where(wave >= 0, wave * self.arm.high, -wave * self.arm.low)
 
