@@ -157,10 +157,6 @@ class GraspExpert(Expert):
         pos = pose.pos + np.append(self.off_aim, 0.0)
         return ToolPose(pos, self.tracker.reachable_pitch(pos), pose.roll)
 
-    def end_off_aim(self, privileged: np.ndarray) -> None:
-        """The descent aims at the cube itself, whatever the approach aimed at."""
-        self.off_aim = np.zeros(2)
-
     def at_cube(self, privileged: np.ndarray) -> ToolPose:
         return self.grasp_pose(privileged, self.cube(privileged)[0][2] + GRASP_ABOVE_CENTER)
 
@@ -168,14 +164,7 @@ class GraspExpert(Expert):
         hold = self.hold_current
         return [
             Phase("approach", self.seconds(1.3), GRIPPER_OPEN, self.above_cube, enter=self.choose_roll),
-            Phase(
-                "descend",
-                self.seconds(0.9),
-                GRIPPER_OPEN,
-                self.at_cube,
-                enter=self.end_off_aim,
-                then=self.retry_if_blocked,
-            ),
+            Phase("descend", self.seconds(0.9), GRIPPER_OPEN, self.at_cube, then=self.retry_if_blocked),
             Phase(
                 "close", self.seconds(0.5), GRIPPER_SQUEEZE, hold, enter=self.freeze, then=self.retry_if_empty
             ),
@@ -223,6 +212,7 @@ class GraspExpert(Expert):
         """Back off from a failed grasp; the next attempt aims at the cube itself."""
         self.freeze(privileged)
         self.miss = 0.0
+        self.off_aim = np.zeros(2)
 
     def reopen_goal(self, privileged: np.ndarray) -> ToolPose:
         return self.frozen.moved(self.frozen.pos + np.array([0.0, 0.0, 0.03]))

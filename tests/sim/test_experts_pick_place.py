@@ -249,27 +249,20 @@ def test_gravity_feed_forward_holds_the_tcp_on_target() -> None:
 # -- recovery demos -------------------------------------------------------------------------------
 
 
-def recovering_expert(task: str, kind: str) -> GraspExpert:
-    """An expert whose episode (env seed 3) is a recovery of ``kind``: the first expert seed that draws it."""
-    env = make_env(task)
+def run_recovery(task: str, kind: str) -> tuple[GraspExpert, float, list[tuple[str, bool, np.ndarray]], bool]:
+    """One recovery episode of ``kind`` from env seed 3, by the first expert seed (0..19) that draws it:
+    (expert, the mistake's drawn offset (m), per step (phase that acted, staged, privileged after),
+    succeeded)."""
+    env = make_env(task, episode_seconds=20.0)
     obs, _ = env.reset(seed=3)
-    env.close()
     for seed in range(20):
         expert = make_expert(task, seed=seed, recoveries=1.0, strategy="square")
         assert isinstance(expert, GraspExpert)
         expert.reset(obs)
         if (expert.miss != 0.0) == (kind == "retry"):
-            return make_expert(task, seed=seed, recoveries=1.0, strategy="square")  # type: ignore[return-value]
-    raise AssertionError(f"no expert seed in 0..19 drew a {kind!r} recovery")
-
-
-def run_recovery(task: str, kind: str) -> tuple[GraspExpert, float, list[tuple[str, bool, np.ndarray]], bool]:
-    """One recovery episode: (expert, the mistake's drawn offset (m), per step (phase that acted,
-    staged, privileged after), succeeded)."""
-    expert = recovering_expert(task, kind)
-    env = make_env(task, episode_seconds=20.0)
-    obs, _ = env.reset(seed=3)
-    expert.reset(obs)
+            break
+    else:
+        raise AssertionError(f"no expert seed in 0..19 drew a {kind!r} recovery")
     offset = abs(expert.miss) or float(np.linalg.norm(expert.off_aim))
     steps, succeeded = [], False
     for _ in range(600):
