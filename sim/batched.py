@@ -67,6 +67,7 @@ class BatchedEnv:
         self.core = TwinCore(self.cfg, num_envs, backend, **backend_options)
         self.num_envs = num_envs
         self.features = self.core.features
+        self.instructions: tuple[str, ...] = tuple(self.core.task.instructions)
         self.device = torch.device(device)
         self.seed = seed
         self.tally = EpisodeTally(num_envs)

@@ -50,7 +50,7 @@ class EvalConfig:
     seed: int = 0
     """Reset seed of the first episode; episode k uses seed + k."""
     backend: str = "mujoco"
-    """Batched twin backend (mujoco, warp)."""
+    """Batched env backend (mujoco, warp; maniskill on a Vulkan GPU, with videos=0)."""
     n_action_steps: int = 0
     """Actions of each chunk executed before the next is planned (0: the checkpoint's own; 1..horizon)."""
     sampler: str = ""
@@ -175,7 +175,11 @@ def evaluate_policy(policy: Any, cfg: EvalConfig, out: Path | None = None) -> di
     env = make_batched_env(cfg.task, min(cfg.num_envs, cfg.episodes), backend=cfg.backend, **options)
     try:
         contract.check(env.features, float(env.cfg.control_hz), where=f"twin task {cfg.task!r}")
-        check_instructions(contract, policy, env.core.task.instructions, cfg.task)
+        check_instructions(contract, policy, env.instructions, cfg.task)
+        if cfg.videos and out and not hasattr(env, "core"):
+            raise SystemExit(
+                f"honed-eval: videos are rendered from the twin; backend={cfg.backend} needs videos=0"
+            )
         recorder = (
             EpisodeRecorder(out / "videos", cfg.videos, contract.control_hz) if out and cfg.videos else None
         )

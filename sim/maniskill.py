@@ -4,8 +4,12 @@ ManiSkill3 renders and simulates through SAPIEN, which needs a Vulkan-capable GP
 without one, building this env raises ``ManiSkillUnavailable`` saying why. Observations are mapped
 onto honed's Features: ``observation.state`` = SO-100 joint positions then velocities,
 ``observation.privileged`` = ManiSkill's task extras (object and goal poses) flattened,
-``observation.images.front`` = its base camera when ``cameras`` asks for ``front``.
-Actions are absolute joint targets (rad) through ManiSkill's ``pd_joint_pos`` controller.
+``observation.images.front`` = its first camera when ``cameras`` asks for ``front``.
+Actions are absolute joint targets (rad) through ManiSkill's ``pd_joint_pos`` controller; targets
+beyond the controller's limits are clipped and counted in ``info["action_clipped"]``, as in the twin.
+``features`` and ``cfg.control_hz`` come from the built env, so ``honed-eval`` checks a checkpoint's
+contract against ManiSkill's spaces; the joints are named ``so100.<joint>``, so a checkpoint trained
+in the SO-101 twin is refused (another arm, even where the shapes agree).
 """
 
 from __future__ import annotations
@@ -16,12 +20,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from honed.features import PRIVILEGED, STATE, TASK, image_key
+from honed.features import ACTION, PRIVILEGED, STATE, TASK, Feature, Features, image_key
 from honed.sim.batched import EpisodeTally
 from honed.sim.config import SimConfig
 
 TASK_IDS = {"pick_cube": "PickCubeSO100-v1", "grasp_cube": "SO100GraspCube-v1"}
 """honed task name -> ManiSkill3 env id (SO-100 tasks)."""
+
+INSTRUCTIONS = {"pick_cube": ("pick up the cube",), "grasp_cube": ("grasp the cube",)}
+"""honed task name -> the instructions its episodes carry in ``task``."""
 
 
 class ManiSkillUnavailable(RuntimeError):
@@ -41,72 +48,130 @@ def unavailable_reason() -> str | None:
     return None
 
 
+def build_vector_env(cfg: SimConfig, num_envs: int) -> Any:
+    """ManiSkill3's auto-resetting vector env of ``cfg.task`` on the GPU (raises where it cannot run)."""
+    reason = unavailable_reason()
+    if reason:
+        raise ManiSkillUnavailable(reason)
+    import gymnasium as gym
+    import mani_skill.envs  # noqa: F401  (registers envs)
+    from mani_skill.vector.wrappers.gymnasium import ManiSkillVectorEnv
+
+    env = gym.make(
+        TASK_IDS[cfg.task],
+        num_envs=num_envs,
+        obs_mode="rgb" if cfg.cameras else "state_dict",
+        control_mode="pd_joint_pos",
+        sim_backend="gpu",
+        sensor_configs={"width": cfg.image_width, "height": cfg.image_height},
+    )
+    return ManiSkillVectorEnv(env, auto_reset=True, ignore_terminations=False)
+
+
 class ManiSkillBatchedEnv:
-    """Same reset/step contract as ``honed.sim.batched.BatchedEnv`` over a ManiSkill3 GPU env."""
+    """Same reset/step contract as ``honed.sim.batched.BatchedEnv`` over a ManiSkill3 GPU env.
+
+    ``vector_env`` is an already-built ManiSkill vector env (built from ``cfg`` when None); tensors
+    come back on ``device``, wherever ManiSkill simulates.
+    """
 
     def __init__(
-        self, cfg: SimConfig | None = None, num_envs: int = 1, seed: int = 0, device: str = "cuda", **_: Any
+        self,
+        cfg: SimConfig | None = None,
+        num_envs: int = 1,
+        seed: int = 0,
+        device: str = "cpu",
+        vector_env: Any = None,
+        **_: Any,
     ):
-        reason = unavailable_reason()
-        if reason:
-            raise ManiSkillUnavailable(reason)
-        import gymnasium as gym
-        import mani_skill.envs  # noqa: F401  (registers envs)
-        from mani_skill.vector.wrappers.gymnasium import ManiSkillVectorEnv
-
         self.cfg = cfg or SimConfig()
         if self.cfg.task not in TASK_IDS:
             raise ValueError(
                 f"task {self.cfg.task!r} has no ManiSkill3 counterpart; choose one of {', '.join(TASK_IDS)}"
             )
-        obs_mode = "rgb" if self.cfg.cameras else "state_dict"
-        env = gym.make(
-            TASK_IDS[self.cfg.task],
-            num_envs=num_envs,
-            obs_mode=obs_mode,
-            control_mode="pd_joint_pos",
-            sim_backend="gpu",
-            sensor_configs={"width": self.cfg.image_width, "height": self.cfg.image_height},
-        )
-        self.env = ManiSkillVectorEnv(env, auto_reset=True, ignore_terminations=False)
-        self.num_envs, self.seed = num_envs, seed
+        if tuple(self.cfg.cameras) not in ((), ("front",)):
+            raise ValueError(
+                f"field 'cameras' = {list(self.cfg.cameras)}: ManiSkill3's tasks give 'front' only"
+            )
+        self.env = vector_env if vector_env is not None else build_vector_env(self.cfg, num_envs)
+        self.num_envs, self.seed, self.device = num_envs, seed, torch.device(device)
+        self.instructions: tuple[str, ...] = INSTRUCTIONS[self.cfg.task]
         self.tally = EpisodeTally(num_envs)
-        self.instruction = "pick up the cube"
+        control_freq = getattr(getattr(self.env, "unwrapped", self.env), "control_freq", None)
+        if control_freq:
+            self.cfg.control_hz = float(control_freq)
+        space = self.env.single_action_space
+        self.low = torch.as_tensor(space.low, dtype=torch.float32)
+        self.high = torch.as_tensor(space.high, dtype=torch.float32)
+        self.features = self._features(self.reset())
+
+    def joint_names(self, dof: int) -> list[str]:
+        """``so100.<joint>`` for each actuated joint, named as ManiSkill's robot names them."""
+        robot = getattr(getattr(getattr(self.env, "unwrapped", None), "agent", None), "robot", None)
+        joints = [getattr(j, "name", "") for j in getattr(robot, "active_joints", [])]
+        if len(joints) != dof or not all(joints):
+            joints = [f"joint{i}" for i in range(dof)]
+        return [f"so100.{j}" for j in joints]
+
+    def _features(self, obs: dict[str, Any]) -> Features:
+        dof = obs[STATE].shape[1] // 2
+        joints = self.joint_names(dof)
+        names = tuple(f"{j}.pos" for j in joints) + tuple(f"{j}.vel" for j in joints)
+        items = {STATE: Feature((2 * dof,), "float32", names=names, unit="rad, rad/s")}
+        if image_key("front") in obs:
+            items[image_key("front")] = Feature(tuple(obs[image_key("front")].shape[1:]), "uint8")
+        if obs[PRIVILEGED].shape[1]:
+            items[PRIVILEGED] = Feature((obs[PRIVILEGED].shape[1],), "float32", unit="m, quaternion")
+        items[TASK] = Feature((1,), "string")
+        action_names = tuple(f"{j}.pos" for j in joints) if len(self.low) == dof else None
+        items[ACTION] = Feature((len(self.low),), "float32", names=action_names, unit="rad")
+        return Features(items)
 
     def _convert(self, obs: dict[str, Any]) -> dict[str, Any]:
-        agent = obs["agent"]
-        out: dict[str, Any] = {STATE: torch.cat([agent["qpos"], agent["qvel"]], dim=-1).float()}  # (N, 12)
-        extra = [v.reshape(self.num_envs, -1).float() for v in obs.get("extra", {}).values()]
-        out[PRIVILEGED] = torch.cat(extra, dim=-1) if extra else torch.zeros(self.num_envs, 0)
+        agent, dev = obs["agent"], self.device
+        out: dict[str, Any] = {STATE: torch.cat([agent["qpos"], agent["qvel"]], dim=-1).float().to(dev)}
+        extra = [v.reshape(self.num_envs, -1).float().to(dev) for v in obs.get("extra", {}).values()]
+        out[PRIVILEGED] = torch.cat(extra, dim=-1) if extra else torch.zeros(self.num_envs, 0, device=dev)
         if "sensor_data" in obs and "front" in self.cfg.cameras:
             cam = next(iter(obs["sensor_data"].values()))
-            out[image_key("front")] = cam["rgb"][..., :3].to(torch.uint8)  # (N, H, W, 3)
-        out[TASK] = [self.instruction] * self.num_envs
+            out[image_key("front")] = cam["rgb"][..., :3].to(torch.uint8).to(dev)  # (N, H, W, 3)
+        out[TASK] = [self.instructions[0]] * self.num_envs
         return out
 
     def reset(self, seed: int | None = None) -> dict[str, Any]:
-        obs, _ = self.env.reset(seed=self.seed if seed is None else seed)
+        if seed is not None:
+            self.seed = seed
+        obs, _ = self.env.reset(seed=self.seed)
         self.tally.restart()
         return self._convert(obs)
 
     def step(
         self, actions: torch.Tensor | np.ndarray
     ) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor, torch.Tensor, dict]:
-        actions = torch.as_tensor(actions, dtype=torch.float32)
-        if actions.shape != (self.num_envs, 6):
+        actions = torch.as_tensor(actions, dtype=torch.float32).cpu()
+        if actions.shape != (self.num_envs, len(self.low)):
             raise ValueError(
-                f"field 'action' has shape {tuple(actions.shape)}, expected ({self.num_envs}, 6)"
+                f"field 'action' has shape {tuple(actions.shape)}, expected ({self.num_envs}, {len(self.low)})"
             )
         bad = ~torch.isfinite(actions).all(dim=1)
         if bad.any():
             i = int(torch.nonzero(bad)[0])
             raise ValueError(f"env {i}: field 'action' holds non-finite values {actions[i].tolist()}")
-        obs, reward, terminated, truncated, info = self.env.step(actions)
-        success = info.get("success", torch.zeros(self.num_envs, dtype=torch.bool))
-        done = (terminated | truncated).cpu()
-        self.tally.add(reward.detach().cpu().double().numpy())  # the vector env auto-resets finished worlds
-        out_info = {"success": success.cpu(), "done": done, **self.tally.close(done.numpy())}
-        return self._convert(obs), reward.float(), terminated, truncated, out_info
+        clipped = ((actions < self.low) | (actions > self.high)).sum(dim=1)
+        sent = torch.minimum(torch.maximum(actions, self.low), self.high)
+        obs, reward, terminated, truncated, info = self.env.step(sent)
+        success = info.get("success", torch.zeros(self.num_envs, dtype=torch.bool)).cpu()
+        reward, terminated, truncated = (torch.as_tensor(x).cpu() for x in (reward, terminated, truncated))
+        done = terminated | truncated
+        self.tally.add(reward.double().numpy())  # the vector env auto-resets finished worlds
+        out_info = {
+            "success": success,
+            "action_clipped": clipped,
+            "done": done,
+            **self.tally.close(done.numpy()),
+        }
+        dev = self.device
+        return self._convert(obs), reward.float().to(dev), terminated.to(dev), truncated.to(dev), out_info
 
     def close(self) -> None:
         self.env.close()
