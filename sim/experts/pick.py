@@ -53,7 +53,7 @@ EMPTY_GRIP = 0.3
 MISS = (0.032, 0.04)
 """Range (m) of the offset, across the closing axis, of a grasp aimed beside the cube on purpose (a
 recovery demo): far enough that the jaws close on nothing."""
-OFF_AIM = (0.006, 0.024)
+OFF_AIM = (0.006, 0.014)
 """Range (m) of the horizontal offset, in any direction, at which a ``correct`` recovery's approach
 stops; the descent closes it while the jaws are still above the cube."""
 RECOVERY_KINDS = ("retry", "correct")
