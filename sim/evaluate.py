@@ -34,6 +34,9 @@ from honed.sim.eval_report import (
     write_index,
 )
 
+TWIN_BACKENDS = ("mujoco", "warp")
+"""Backends whose worlds ``EpisodeRecorder`` can re-render into videos."""
+
 
 @dataclass
 class EvalConfig:
@@ -169,17 +172,17 @@ def evaluate_policy(policy: Any, cfg: EvalConfig, out: Path | None = None) -> di
         raise SystemExit(
             f"honed-eval: {err}; pass sampler= and num_inference_steps=0 for the checkpoint's own"
         ) from err
+    if out and cfg.videos and cfg.backend not in TWIN_BACKENDS:
+        raise SystemExit(
+            f"honed-eval: videos are rendered from the twin; backend={cfg.backend} needs videos=0"
+        )
     options = env_options(contract) | (
         {"episode_seconds": cfg.episode_seconds} if cfg.episode_seconds > 0 else {}
     )
     env = make_batched_env(cfg.task, min(cfg.num_envs, cfg.episodes), backend=cfg.backend, **options)
     try:
-        contract.check(env.features, float(env.cfg.control_hz), where=f"twin task {cfg.task!r}")
+        contract.check(env.features, float(env.cfg.control_hz), where=f"{cfg.backend} task {cfg.task!r}")
         check_instructions(contract, policy, env.instructions, cfg.task)
-        if cfg.videos and out and not hasattr(env, "core"):
-            raise SystemExit(
-                f"honed-eval: videos are rendered from the twin; backend={cfg.backend} needs videos=0"
-            )
         recorder = (
             EpisodeRecorder(out / "videos", cfg.videos, contract.control_hz) if out and cfg.videos else None
         )

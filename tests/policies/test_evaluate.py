@@ -42,6 +42,15 @@ def test_a_task_embedding_refuses_instructions_it_never_saw(pk, monkeypatch):
         evaluate_policy(policy, EvalConfig(task="pick_cube", episodes=2, num_envs=2, progress=False))
 
 
+def test_videos_from_a_backend_outside_the_twin_are_refused_before_building_it(pk, tmp_path, monkeypatch):
+    import honed.sim as sim
+
+    monkeypatch.setattr(sim, "make_batched_env", lambda *a, **k: pytest.fail("an env was built"))
+    cfg = EvalConfig(task="pick_cube", episodes=2, num_envs=2, backend="maniskill", progress=False)
+    with pytest.raises(SystemExit, match="backend=maniskill needs videos=0"):
+        evaluate_policy(pk.make_policy(), cfg, out=tmp_path)
+
+
 def test_episodes_are_paired_by_seed(pk):
     policy = pk.make_policy().eval()
     cfg = EvalConfig(task="pick_cube", episodes=3, num_envs=2, seed=40, episode_seconds=2.0, progress=False)
