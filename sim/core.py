@@ -23,6 +23,23 @@ from honed.sim.tasks.base import TASKS, Task
 CAMERAS = ("front", "wrist")
 
 
+def check_joint_targets(
+    action: np.ndarray, num_envs: int, low: np.ndarray, high: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Refuse misshapen or non-finite (num_envs, joints) targets naming the env; returns the targets
+    clipped to [low, high] and the per-env count of clipped values."""
+    action = np.asarray(action, dtype=np.float64)
+    expected = (num_envs, len(low))
+    if action.shape != expected:
+        raise ValueError(f"field 'action' has shape {action.shape}, expected {expected} (num_envs, joints)")
+    finite = np.isfinite(action).all(axis=1)
+    if not finite.all():
+        i = int(np.flatnonzero(~finite)[0])
+        raise ValueError(f"env {i}: field 'action' holds non-finite values {action[i].tolist()}")
+    clipped = np.clip(action, low, high)
+    return clipped, (clipped != action).sum(axis=1)
+
+
 def build_world(cfg: SimConfig) -> tuple[mujoco.MjModel, Task, int]:
     """Compile arm scene + task objects; returns (model, bound task, physics substeps per control step)."""
     task = TASKS.get(cfg.task)()
@@ -93,18 +110,7 @@ class TwinCore:
 
     def check_action(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Validate (N, 6) joint targets; returns (clipped targets, per-env count of clipped values)."""
-        action = np.asarray(action, dtype=np.float64)
-        expected = (self.num_envs, self.model.nu)
-        if action.shape != expected:
-            raise ValueError(
-                f"field 'action' has shape {action.shape}, expected {expected} (num_envs, joints)"
-            )
-        finite = np.isfinite(action).all(axis=1)
-        if not finite.all():
-            i = int(np.flatnonzero(~finite)[0])
-            raise ValueError(f"env {i}: field 'action' holds non-finite values {action[i].tolist()}")
-        clipped = np.clip(action, self.low, self.high)
-        return clipped, (clipped != action).sum(axis=1)
+        return check_joint_targets(action, self.num_envs, self.low, self.high)
 
     def step(self, action: np.ndarray) -> dict[str, np.ndarray]:
         ctrl, n_clipped = self.check_action(action)

@@ -23,6 +23,7 @@ import torch
 from honed.features import ACTION, PRIVILEGED, STATE, TASK, Feature, Features, image_key
 from honed.sim.batched import EpisodeTally
 from honed.sim.config import SimConfig
+from honed.sim.core import check_joint_targets
 
 TASK_IDS = {"pick_cube": "PickCubeSO100-v1", "grasp_cube": "SO100GraspCube-v1"}
 """honed task name -> ManiSkill3 env id (SO-100 tasks)."""
@@ -97,18 +98,19 @@ class ManiSkillBatchedEnv:
         self.num_envs, self.seed, self.device = num_envs, seed, torch.device(device)
         self.instructions: tuple[str, ...] = INSTRUCTIONS[self.cfg.task]
         self.tally = EpisodeTally(num_envs)
-        control_freq = getattr(getattr(self.env, "unwrapped", self.env), "control_freq", None)
+        control_freq = getattr(self.env.unwrapped, "control_freq", None)
         if control_freq:
             self.cfg.control_hz = float(control_freq)
         space = self.env.single_action_space
-        self.low = torch.as_tensor(space.low, dtype=torch.float32)
-        self.high = torch.as_tensor(space.high, dtype=torch.float32)
+        self.low, self.high = np.asarray(space.low, np.float64), np.asarray(space.high, np.float64)
         self.features = self._features(self.reset())
 
     def joint_names(self, dof: int) -> list[str]:
         """``so100.<joint>`` for each actuated joint, named as ManiSkill's robot names them."""
-        robot = getattr(getattr(getattr(self.env, "unwrapped", None), "agent", None), "robot", None)
-        joints = [getattr(j, "name", "") for j in getattr(robot, "active_joints", [])]
+        try:
+            joints = [joint.name for joint in self.env.unwrapped.agent.robot.active_joints]
+        except AttributeError:  # a build of ManiSkill that does not expose its robot's joints
+            joints = []
         if len(joints) != dof or not all(joints):
             joints = [f"joint{i}" for i in range(dof)]
         return [f"so100.{j}" for j in joints]
@@ -148,17 +150,10 @@ class ManiSkillBatchedEnv:
     def step(
         self, actions: torch.Tensor | np.ndarray
     ) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor, torch.Tensor, dict]:
-        actions = torch.as_tensor(actions, dtype=torch.float32).cpu()
-        if actions.shape != (self.num_envs, len(self.low)):
-            raise ValueError(
-                f"field 'action' has shape {tuple(actions.shape)}, expected ({self.num_envs}, {len(self.low)})"
-            )
-        bad = ~torch.isfinite(actions).all(dim=1)
-        if bad.any():
-            i = int(torch.nonzero(bad)[0])
-            raise ValueError(f"env {i}: field 'action' holds non-finite values {actions[i].tolist()}")
-        clipped = ((actions < self.low) | (actions > self.high)).sum(dim=1)
-        sent = torch.minimum(torch.maximum(actions, self.low), self.high)
+        if isinstance(actions, torch.Tensor):
+            actions = actions.detach().cpu().numpy()
+        targets, clipped = check_joint_targets(actions, self.num_envs, self.low, self.high)
+        sent = torch.as_tensor(targets, dtype=torch.float32)
         obs, reward, terminated, truncated, info = self.env.step(sent)
         success = info.get("success", torch.zeros(self.num_envs, dtype=torch.bool)).cpu()
         reward, terminated, truncated = (torch.as_tensor(x).cpu() for x in (reward, terminated, truncated))
@@ -166,7 +161,7 @@ class ManiSkillBatchedEnv:
         self.tally.add(reward.double().numpy())  # the vector env auto-resets finished worlds
         out_info = {
             "success": success,
-            "action_clipped": clipped,
+            "action_clipped": torch.from_numpy(clipped),
             "done": done,
             **self.tally.close(done.numpy()),
         }
