@@ -69,6 +69,10 @@ class DiffusionConfig:
     """Weight of a training-only loss regressing the twin's object poses (observation.privileged) from
     the current frame's image features, which teaches the image encoders where the objects are; the
     policy never reads them at run time (0: off; needs cameras and a twin-recorded dataset)."""
+    image_action_grad: float = 1.0
+    """Share of the action loss's gradient that reaches the image encoders (1: all of it; 0: they
+    learn from the pose loss alone, so they cannot learn to tell the demos apart; below 1 needs
+    privileged_aux_weight > 0)."""
     image_dim: int = 64
     """Feature size per camera frame."""
     state_dim: int = 64
@@ -104,6 +108,17 @@ class DiffusionConfig:
             raise ValueError(
                 f"privileged_aux_weight ({self.privileged_aux_weight}) must be a finite weight >= 0: "
                 "set policy.privileged_aux_weight to 0 (off) or, say, 1"
+            )
+        if not 0 <= self.image_action_grad <= 1:
+            raise ValueError(
+                f"image_action_grad ({self.image_action_grad}) must be in [0, 1]: set policy.image_action_grad "
+                "to 1 (the action loss trains the image encoders) or lower it towards 0"
+            )
+        if self.image_action_grad < 1 and self.privileged_aux_weight == 0:
+            raise ValueError(
+                f"image_action_grad={self.image_action_grad} takes the action loss's gradient from the image "
+                "encoders, and privileged_aux_weight=0 leaves them nothing else to learn from: set "
+                "policy.privileged_aux_weight > 0 or policy.image_action_grad=1"
             )
         if self.language not in ("none", "embedding", "text"):
             raise ValueError(f"language must be none, embedding or text, got {self.language!r}")

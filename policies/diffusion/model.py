@@ -228,7 +228,18 @@ class DiffusionPolicy(Policy):
         target = self.normalizer.normalize(ACTION, actions.float())  # (B, H, A)
         valid = ~batch["action_is_pad"] if self.config.mask_padding and "action_is_pad" in batch else None
         tokens = self.tokens(batch)
-        return self.objective.loss(self.denoiser, target, tokens, valid), tokens  # (B,), (B, n_obs, F)
+        conditioning = self._scale_image_gradient(tokens)
+        return self.objective.loss(self.denoiser, target, conditioning, valid), tokens  # (B,), (B, n_obs, F)
+
+    def _scale_image_gradient(self, tokens: Tensor) -> Tensor:
+        """The same tokens, with the gradient into their camera features scaled by image_action_grad."""
+        share = self.config.image_action_grad
+        if share == 1:
+            return tokens
+        scale = torch.ones(tokens.shape[-1], dtype=tokens.dtype, device=tokens.device)  # (F,)
+        scale[self.image_span] = share
+        frozen = tokens.detach()
+        return frozen + (tokens - frozen) * scale  # values of tokens, gradient scaled per feature
 
     def compute_loss(self, batch: Batch) -> tuple[Tensor, dict[str, float]]:
         terms, tokens = self._loss_terms(batch)

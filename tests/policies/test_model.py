@@ -197,6 +197,45 @@ def test_the_pose_loss_trains_the_image_encoder_and_the_policy_runs_without_pose
     assert policy.predict_chunk(observation).shape == (8, 8, 6)
 
 
+def test_image_action_grad_scales_what_the_action_loss_teaches_the_image_encoder(pk):
+    """At 0 the image encoder learns from the pose loss alone; at 0.5 it gets half the action loss's
+    gradient; the state encoder and the denoiser keep all of theirs, and the loss value is unchanged."""
+    from honed.features import PRIVILEGED
+    from honed.policies import DiffusionConfig
+
+    torch.manual_seed(0)
+    policy = pose_aux_policy(pk, weight=1.0)
+    batch = {**pk.make_batch(policy, batch=8), PRIVILEGED: torch.rand(8, 2, 7) * 2 - 1}
+
+    def action_grads(share: float) -> tuple[float, list[torch.Tensor], list[torch.Tensor]]:
+        policy.config.image_action_grad = share
+        policy.zero_grad()
+        torch.manual_seed(1)  # the same crops and noise for every share
+        terms, _ = policy._loss_terms(batch)
+        loss = terms.mean()
+        loss.backward()
+        image = [p.grad.clone() for p in policy.image_encoders["front"].parameters()]
+        others = [p.grad.clone() for p in [*policy.state_encoder.parameters(), *policy.denoiser.parameters()]]
+        return float(loss.detach()), image, others
+
+    loss_all, image_all, others_all = action_grads(1.0)
+    loss_half, image_half, others_half = action_grads(0.5)
+    loss_none, image_none, others_none = action_grads(0.0)
+    assert loss_half == pytest.approx(loss_all) and loss_none == pytest.approx(loss_all)
+    assert any(g.abs().max() > 0 for g in image_all)
+    for full, half, none in zip(image_all, image_half, image_none):
+        torch.testing.assert_close(half, 0.5 * full)
+        assert torch.count_nonzero(none) == 0
+    for full, half, none in zip(others_all, others_half, others_none):
+        torch.testing.assert_close(half, full)
+        torch.testing.assert_close(none, full)
+    with pytest.raises(ValueError, match="privileged_aux_weight > 0"):
+        DiffusionConfig(image_action_grad=0.0).validate()  # the encoders would learn nothing
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="image_action_grad"):
+            DiffusionConfig(image_action_grad=bad, privileged_aux_weight=1.0).validate()
+
+
 def test_the_pose_loss_names_what_it_needs(pk):
     from honed.features import PRIVILEGED, Feature, Features
     from honed.policies import Contract, DiffusionConfig, DiffusionPolicy
