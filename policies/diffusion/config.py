@@ -71,8 +71,7 @@ class DiffusionConfig:
     policy never reads them at run time (0: off; needs cameras and a twin-recorded dataset)."""
     image_action_grad: float = 1.0
     """Share of the action loss's gradient that reaches the image encoders (1: all of it; 0: they
-    learn from the pose loss alone, so they cannot learn to tell the demos apart; below 1 needs
-    privileged_aux_weight > 0)."""
+    learn from the pose loss alone; below 1 needs privileged_aux_weight > 0)."""
     image_dim: int = 64
     """Feature size per camera frame."""
     state_dim: int = 64
