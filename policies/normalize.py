@@ -1,7 +1,8 @@
 """Normalisation inside the policy, from the dataset's statistics, so training and deployment share it.
 
 State and action are mapped to [-1, 1] by their min and max (diffusion samplers clip to that range);
-camera images (per channel, in [0, 1] units) to zero mean and unit variance. The statistics travel
+camera images (per channel, in [0, 1] units) to zero mean and unit variance, or with
+``image_scaling="unit"`` from [0, 255] to [-1, 1] whatever the data's colours. The statistics travel
 in the checkpoint's contract, never in pickled objects.
 """
 
@@ -41,11 +42,17 @@ def check_stats(stats: Stats, features: Features, keys: list[str]) -> None:
                 raise ValueError(f"statistic {key}.{name} holds non-finite values {value.tolist()}")
 
 
+IMAGE_SCALINGS = ("mean_std", "unit")
+"""Per-channel mean and std of the data, or [0, 255] to [-1, 1]."""
+
+
 class Normalizer(nn.Module):
     """Maps raw features to the network's units and actions back. Buffers are rebuilt from the contract."""
 
-    def __init__(self, features: Features, stats: Stats, keys: list[str]):
+    def __init__(self, features: Features, stats: Stats, keys: list[str], image_scaling: str = "mean_std"):
         super().__init__()
+        if image_scaling not in IMAGE_SCALINGS:
+            raise ValueError(f"image_scaling {image_scaling!r} is not one of {IMAGE_SCALINGS}")
         check_stats(stats, features, keys)
         self.keys = list(keys)
         self.images = {k for k in keys if features[k].is_image}
@@ -53,7 +60,9 @@ class Normalizer(nn.Module):
             s = {name: np.asarray(v, dtype=np.float64).reshape(-1) for name, v in stats[key].items()}
             center: np.ndarray
             scale: np.ndarray
-            if key in self.images:
+            if key in self.images and image_scaling == "unit":
+                center, scale = np.full(3, 0.5), np.full(3, 0.5)
+            elif key in self.images:
                 center, scale = s["mean"], np.maximum(s["std"], MIN_STD)
             else:
                 center = (s["max"] + s["min"]) / 2

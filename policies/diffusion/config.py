@@ -72,6 +72,9 @@ class DiffusionConfig:
     image_action_grad: float = 1.0
     """Share of the action loss's gradient that reaches the image encoders (1: all of it; 0: they
     learn from the pose loss alone; below 1 needs privileged_aux_weight > 0)."""
+    image_scaling: str = "mean_std"
+    """Camera images into the encoders: mean_std (per channel, from the data's statistics) or unit
+    ([0, 255] to [-1, 1])."""
     image_dim: int = 64
     """Feature size per camera frame."""
     state_dim: int = 64
@@ -118,6 +121,11 @@ class DiffusionConfig:
                 f"image_action_grad={self.image_action_grad} takes the action loss's gradient from the image "
                 "encoders, and privileged_aux_weight=0 leaves them nothing else to learn from: set "
                 "policy.privileged_aux_weight > 0 or policy.image_action_grad=1"
+            )
+        if self.image_scaling not in ("mean_std", "unit"):
+            raise ValueError(
+                f"image_scaling {self.image_scaling!r} is unknown: set policy.image_scaling to mean_std "
+                "(per-channel statistics of the data) or unit ([0, 255] to [-1, 1])"
             )
         if self.language not in ("none", "embedding", "text"):
             raise ValueError(f"language must be none, embedding or text, got {self.language!r}")

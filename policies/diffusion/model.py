@@ -48,7 +48,7 @@ class DiffusionPolicy(Policy):
         features = contract.features
         self.image_keys = [k for k in features if k.startswith(IMAGE_PREFIX)]
         self.vector_keys = [k for k in (STATE, PRIVILEGED) if k in features]  # joints, object poses
-        self.normalizer = Normalizer(features, contract.stats, contract.numeric_keys)
+        self.normalizer = Normalizer(features, contract.stats, contract.numeric_keys, config.image_scaling)
         self.state_encoder = (
             StateEncoder(sum(features[k].shape[0] for k in self.vector_keys), config.state_dim)
             if self.vector_keys

@@ -139,5 +139,13 @@ def test_normalizer_maps_the_data_range_to_unit_and_back():
     image = torch.full((1, 4, 4, 3), 255, dtype=torch.uint8)
     assert norm.normalize(image_key("cam"), image).shape == (1, 3, 4, 4)
     torch.testing.assert_close(norm.normalize(image_key("cam"), image), torch.full((1, 3, 4, 4), 2.0))
+    unit = Normalizer(features, stats, list(features), image_scaling="unit")  # the data's colours ignored
+    pixels = torch.tensor([0, 255, 51], dtype=torch.uint8).view(1, 1, 3, 1).expand(1, 1, 3, 3)  # (1, 1, 3, 3)
+    torch.testing.assert_close(
+        unit.normalize(image_key("cam"), pixels)[0, :, 0], torch.tensor([-1.0, 1.0, -0.6]).expand(3, 3)
+    )
+    torch.testing.assert_close(unit.normalize(STATE, x), y)  # numeric features keep min-max
+    with pytest.raises(ValueError, match="image_scaling"):
+        Normalizer(features, stats, list(features), image_scaling="minmax")
     with pytest.raises(ValueError, match="no entry for feature 'action'"):
         Normalizer(features, {k: v for k, v in stats.items() if k != ACTION}, list(features))

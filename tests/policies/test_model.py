@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from honed.features import ACTION, STATE
+from honed.features import ACTION, STATE, image_key
 from honed.policies import UnsafeActionError
 from honed.policies.diffusion.denoisers import DENOISERS
 
@@ -256,6 +256,19 @@ def test_the_pose_loss_names_what_it_needs(pk):
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="privileged_aux_weight"):
             DiffusionConfig(privileged_aux_weight=bad).validate()
+
+
+def test_image_scaling_unit_feeds_the_encoders_minus_one_to_one(pk):
+    from honed.policies import DiffusionConfig
+
+    policy = pk.make_policy(("front",), image_scaling="unit")
+    batch = pk.make_batch(policy)
+    frames = batch[image_key("front")]
+    scaled = policy.normalizer.normalize(image_key("front"), frames)
+    torch.testing.assert_close(scaled, frames.movedim(-1, -3).float() / 127.5 - 1)
+    assert torch.isfinite(policy.compute_loss(batch)[0])
+    with pytest.raises(ValueError, match="policy.image_scaling to mean_std"):
+        DiffusionConfig(image_scaling="minmax").validate()
 
 
 def test_wrong_shapes_name_the_field(pk):
