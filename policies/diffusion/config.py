@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from honed.policies.contract import check_execution_steps
+from honed.policies.normalize import IMAGE_SCALINGS
 
 
 @dataclass
@@ -122,7 +123,7 @@ class DiffusionConfig:
                 "encoders, and privileged_aux_weight=0 leaves them nothing else to learn from: set "
                 "policy.privileged_aux_weight > 0 or policy.image_action_grad=1"
             )
-        if self.image_scaling not in ("mean_std", "unit"):
+        if self.image_scaling not in IMAGE_SCALINGS:
             raise ValueError(
                 f"image_scaling {self.image_scaling!r} is unknown: set policy.image_scaling to mean_std "
                 "(per-channel statistics of the data) or unit ([0, 255] to [-1, 1])"
