@@ -6,6 +6,8 @@ the actions of frames ``t .. t+horizon-1``; indices outside the episode repeat i
 Frames an episode's metadata lists under ``not_imitated`` (half-open ``[start, stop)`` ranges: a
 mistake staged on purpose so that the rest of the episode shows the recovery) are no sample's first
 frame; they still appear in observation windows and in the action chunks of the frames before them.
+With ``not_imitated_samples`` they do start samples too, flagged ``imitated`` False, for losses that
+learn from what the frames show rather than from the actions taken (the action loss leaves them out).
 
 Camera frames are read as stored (JPEG) and decoded per sample. An episode's first read of a camera
 fetches all of its frames' bytes and keeps them while ``cache_mb`` allows (the two 96x96 cameras of
@@ -14,7 +16,8 @@ loading (0.6-0.9 s for a 64-sample batch from two cameras, against 0.03 s from m
 budget, each sample reads its own window from the store.
 
 Collated by the default PyTorch collate to ``observation.state`` (B, n_obs, S), ``observation.images.<cam>``
-(B, n_obs, H, W, 3) uint8, ``action`` (B, horizon, A), ``action_is_pad`` (B, horizon), ``task`` list[str].
+(B, n_obs, H, W, 3) uint8, ``action`` (B, horizon, A), ``action_is_pad`` (B, horizon), ``imitated`` (B,)
+bool (whether the sample's action chunk is to be imitated), ``task`` list[str].
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ class EpisodeDataset(Dataset[dict[str, Any]]):
         cameras: list[str] | None = None,
         stats: Stats | None = None,
         cache_mb: float = 2048,
+        not_imitated_samples: bool = False,
     ):
         self.store = store if isinstance(store, EpisodeStore) else EpisodeStore.open(store)
         if n_obs_steps < 1 or horizon < 1:
@@ -85,9 +89,11 @@ class EpisodeDataset(Dataset[dict[str, Any]]):
         keep = np.concatenate(
             [imitated_frames(e.meta, e.length, f"{self.store.root} episode {e.id}") for e in entries]
         )
-        self.samples = np.flatnonzero(keep)
+        self.imitated = keep
+        """(frames,) bool over the selected episodes' frames: not inside a not_imitated range."""
+        self.samples = np.arange(len(keep)) if not_imitated_samples else np.flatnonzero(keep)
         """Global frame (over the selected episodes) of each sample."""
-        if not len(self.samples):
+        if not keep.any():
             raise ValueError(
                 f"{self.store.root}: every frame of the selected episodes is marked {NOT_IMITATED}"
             )
@@ -189,6 +195,7 @@ class EpisodeDataset(Dataset[dict[str, Any]]):
         sample: dict[str, Any] = {k: torch.from_numpy(self.numeric[k][base + obs]) for k in self.obs_keys}
         sample[ACTION] = torch.from_numpy(self.numeric[ACTION][base + np.minimum(act_raw, last)])  # (H, A)
         sample["action_is_pad"] = torch.from_numpy(act_raw > last)  # (H,)
+        sample["imitated"] = torch.tensor(bool(self.imitated[base + t]))
         sample["task"] = self.tasks[pos]
         return sample
 

@@ -98,6 +98,12 @@ class Policy(nn.Module, ABC):
         return []
 
     @classmethod
+    def learns_from_not_imitated(cls, config: Any) -> bool:
+        """Whether training should also sample the frames of staged mistakes (flagged ``imitated``
+        False in the batch) for a loss on what they show; the action loss never imitates them."""
+        return False
+
+    @classmethod
     def knows_only_its_training_tasks(cls, config: Any) -> bool:
         """Whether this config's language conditioning is a vocabulary fixed at training (the
         contract's ``tasks``), so a checkpoint cannot take instructions beyond it."""

@@ -53,7 +53,8 @@ class TrainingDiverged(RuntimeError):
     """The loss or gradient became non-finite; the message names the step and the batch."""
 
 
-def open_dataset(cfg: TrainConfig, n_obs_steps: int, horizon: int, cameras: list[str] | None) -> Any:
+def open_dataset(cfg: TrainConfig, n_obs_steps: int, horizon: int, cameras: list[str] | None,
+                 not_imitated_samples: bool = False) -> Any:  # fmt: skip
     """The episode store as a training dataset (chunk windows), checking it before any work."""
     from honed.data.dataset import EpisodeDataset
     from honed.data.store import EpisodeStore
@@ -65,8 +66,9 @@ def open_dataset(cfg: TrainConfig, n_obs_steps: int, horizon: int, cameras: list
     store = EpisodeStore.open(cfg.dataset)
     episodes = select_episodes([e.meta for e in store.index.episodes], cfg.episodes)
     return EpisodeDataset(
-        store, n_obs_steps, horizon, episodes=episodes, cameras=cameras, cache_mb=cfg.frame_cache_mb
-    )
+        store, n_obs_steps, horizon, episodes=episodes, cameras=cameras, cache_mb=cfg.frame_cache_mb,
+        not_imitated_samples=not_imitated_samples,
+    )  # fmt: skip
 
 
 def select_episodes(metas: list[dict[str, Any]], rule: str) -> list[int]:
@@ -303,7 +305,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     root = out / "checkpoints"
     cfg.policy.validate()
     check_evaluation(cfg)
-    dataset = open_dataset(cfg, cfg.policy.n_obs_steps, cfg.policy.horizon, cfg.policy.cameras)
+    dataset = open_dataset(cfg, cfg.policy.n_obs_steps, cfg.policy.horizon, cfg.policy.cameras,
+                           policy_class_for(cfg.policy).learns_from_not_imitated(cfg.policy))  # fmt: skip
     policy, resume_from = build(cfg, dataset, root)
     check_task(policy.contract, cfg.task)
     policy.to(device).train()

@@ -70,6 +70,10 @@ class DiffusionConfig:
     """Weight of a training-only loss regressing the twin's object poses (observation.privileged) from
     the current frame's image features, which teaches the image encoders where the objects are; the
     policy never reads them at run time (0: off; needs cameras and a twin-recorded dataset)."""
+    pose_on_not_imitated: bool = False
+    """Train the pose loss of privileged_aux_weight on the frames of staged mistakes too (episode
+    metadata not_imitated): they show the objects as well as any frame; the action loss leaves them
+    out either way."""
     image_action_grad: float = 1.0
     """Share of the action loss's gradient that reaches the image encoders (1: all of it; 0: they
     learn from the pose loss alone; below 1 needs privileged_aux_weight > 0)."""
@@ -122,6 +126,11 @@ class DiffusionConfig:
                 f"image_action_grad={self.image_action_grad} takes the action loss's gradient from the image "
                 "encoders, and privileged_aux_weight=0 leaves them nothing else to learn from: set "
                 "policy.privileged_aux_weight > 0 or policy.image_action_grad=1"
+            )
+        if self.pose_on_not_imitated and self.privileged_aux_weight == 0:
+            raise ValueError(
+                "pose_on_not_imitated=true trains the pose loss, and privileged_aux_weight=0 turns it off: "
+                "set policy.privileged_aux_weight > 0 or policy.pose_on_not_imitated=false"
             )
         if self.image_scaling not in IMAGE_SCALINGS:
             raise ValueError(

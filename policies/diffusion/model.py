@@ -155,6 +155,10 @@ class DiffusionPolicy(Policy):
         return wanted
 
     @classmethod
+    def learns_from_not_imitated(cls, config: DiffusionConfig) -> bool:
+        return config.pose_on_not_imitated
+
+    @classmethod
     def training_targets(cls, config: DiffusionConfig, features: Features) -> list[str]:
         if config.privileged_aux_weight == 0:
             return []
@@ -243,7 +247,12 @@ class DiffusionPolicy(Policy):
 
     def compute_loss(self, batch: Batch) -> tuple[Tensor, dict[str, float]]:
         terms, tokens = self._loss_terms(batch)
-        loss = terms.mean()
+        imitated = batch.get("imitated")
+        if imitated is None:
+            loss = terms.mean()
+        else:  # samples starting in a staged mistake teach the pose loss only
+            weights = imitated.to(terms.dtype)  # (B,)
+            loss = (terms * weights).sum() / weights.sum().clamp(min=1)
         metrics: dict[str, float] = {}
         if self.pose_head is not None:
             metrics["denoise_loss"] = float(loss.detach())

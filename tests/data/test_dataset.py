@@ -104,6 +104,21 @@ def test_frames_marked_not_imitated_start_no_sample_but_stay_in_windows(make_sto
     np.testing.assert_array_equal(ds[0]["action"].numpy(), actions[0:4])  # and in earlier chunks
 
 
+def test_not_imitated_samples_start_in_every_frame_and_carry_their_flag(make_store):
+    store, _ = make_store([6, 5], metas=[{"not_imitated": [[1, 3], [5, 6]]}, {}])
+    default = EpisodeDataset(store, n_obs_steps=2, horizon=4)
+    assert all(bool(default[i]["imitated"]) for i in range(len(default)))
+    ds = EpisodeDataset(store, n_obs_steps=2, horizon=4, not_imitated_samples=True)
+    assert len(ds) == 6 + 5 and [ds.locate(i) for i in (1, 5, 6)] == [(0, 1), (0, 5), (1, 0)]
+    flags = [bool(ds[i]["imitated"]) for i in range(len(ds))]
+    assert flags == [True, False, False, True, True, False] + [True] * 5
+    batch = next(iter(make_loader(ds, batch_size=11, num_workers=0, shuffle=False)))
+    assert batch["imitated"].dtype == torch.bool and batch["imitated"].tolist() == flags
+    store, _ = make_store([4], metas=[{"not_imitated": [[0, 4]]}])
+    with pytest.raises(ValueError, match="every frame"):  # nothing left for the action loss
+        EpisodeDataset(store, n_obs_steps=2, horizon=4, not_imitated_samples=True)
+
+
 @pytest.mark.parametrize("ranges", [[[4, 2]], [[0, 7]], [[-1, 2]], [[1.5, 3]], [[1]], "0-3", [[True, 3]]])
 def test_a_malformed_not_imitated_entry_is_refused_naming_the_episode(make_store, ranges):
     store, _ = make_store([6], metas=[{"not_imitated": ranges}])

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from honed.data.store import EpisodeStore
 from honed.features import ACTION, Feature, Features
 from honed.policies import Contract, ContractError, DiffusionPolicy, load_policy, save_policy
 from honed.policies.train import record_best, train
@@ -112,12 +113,13 @@ def test_a_sampler_the_checkpoint_cannot_take_is_refused_before_any_episode(
 
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory) -> Path:
-    """Three expert demonstrations of pick_cube recorded in the twin by honed-record's loop."""
+    """Three expert demonstrations of pick_cube recorded in the twin by honed-record's loop, each
+    opening with a staged mistake (marked not to be imitated) and its recovery."""
     from honed.data.record_cli import RecordConfig, record
 
     root = tmp_path_factory.mktemp("demos") / "store"
     cfg = RecordConfig(store=str(root), robot="so101_twin", teleop="expert", task="pick_cube", episodes=3,
-                       realtime=False, progress=False, reset_s=0.0)  # fmt: skip
+                       realtime=False, progress=False, reset_s=0.0, teleop_options={"recoveries": 1.0})  # fmt: skip
     assert record(cfg) == 0
     return root
 
@@ -128,6 +130,8 @@ def test_train_then_evaluate_end_to_end(demo_store, tmp_path):
     cfg.policy = type(DEBUG.policy)(**{**DEBUG.policy.__dict__, "cameras": [], "unet_widths": [16, 32]})
     summary = train(cfg)
     assert summary["evaluations"][0]["step"] == 4
+    frames = EpisodeStore.open(demo_store).num_frames
+    assert summary["dataset"]["samples"] < frames  # the staged mistakes start no sample
     checkpoint = tmp_path / "run" / "checkpoints" / "last"
     out = tmp_path / "eval"
     result = evaluate(EvalConfig(checkpoint=str(checkpoint), task="pick_cube", episodes=3, num_envs=2, videos=1,
@@ -144,11 +148,14 @@ def test_train_then_evaluate_end_to_end(demo_store, tmp_path):
 
 
 def test_a_pose_loss_run_on_twin_demos_evaluates_without_reading_object_poses(demo_store, tmp_path):
+    """With pose_on_not_imitated the staged mistakes' frames start samples too (for the pose loss)."""
     cfg = TrainConfig(**{**DEBUG.__dict__, "dataset": str(demo_store), "output": str(tmp_path / "run"),
                          "steps": 2, "batch_size": 4, "log_every": 1, "progress": False})  # fmt: skip
     cfg.policy = type(DEBUG.policy)(**{**DEBUG.policy.__dict__, "cameras": ["front"], "unet_widths": [16, 32],
-                                       "image_width": 16, "privileged_aux_weight": 1.0})  # fmt: skip
-    train(cfg)
+                                       "image_width": 16, "privileged_aux_weight": 1.0,
+                                       "pose_on_not_imitated": True})  # fmt: skip
+    summary = train(cfg)
+    assert summary["dataset"]["samples"] == EpisodeStore.open(demo_store).num_frames
     rows = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2] and all(r["pose_loss"] > 0 for r in rows)
     checkpoint = tmp_path / "run" / "checkpoints" / "last"

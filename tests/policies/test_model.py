@@ -236,6 +236,32 @@ def test_image_action_grad_scales_what_the_action_loss_teaches_the_image_encoder
             DiffusionConfig(image_action_grad=bad, privileged_aux_weight=1.0).validate()
 
 
+def test_samples_not_to_be_imitated_teach_the_pose_loss_and_not_the_action_loss(pk):
+    from honed.features import PRIVILEGED
+    from honed.policies import DiffusionConfig
+
+    torch.manual_seed(0)
+    policy = pose_aux_policy(pk, weight=1.0)
+    batch = {**pk.make_batch(policy, batch=8), PRIVILEGED: torch.rand(8, 2, 7) * 2 - 1}
+    torch.manual_seed(1)
+    terms, _ = policy._loss_terms(batch)
+    imitated = torch.tensor([True, False, True, True, False, True, True, True])
+    torch.manual_seed(1)  # the same crops and noise
+    _, metrics = policy.compute_loss({**batch, "imitated": imitated})
+    assert metrics["denoise_loss"] == pytest.approx(float(terms.detach()[imitated].mean()), rel=1e-5)
+    policy.zero_grad()
+    loss, metrics = policy.compute_loss({**batch, "imitated": torch.zeros(8, dtype=torch.bool)})
+    assert metrics["denoise_loss"] == 0.0 and metrics["pose_loss"] > 0
+    loss.backward()
+    assert all(p.grad is None or torch.count_nonzero(p.grad) == 0 for p in policy.denoiser.parameters())
+    assert any(torch.count_nonzero(p.grad) > 0 for p in policy.image_encoders["front"].parameters())
+    learns = type(policy).learns_from_not_imitated
+    assert learns(DiffusionConfig(pose_on_not_imitated=True, privileged_aux_weight=1))
+    assert not learns(DiffusionConfig())
+    with pytest.raises(ValueError, match="privileged_aux_weight > 0 or policy.pose_on_not_imitated=false"):
+        DiffusionConfig(pose_on_not_imitated=True).validate()  # no pose loss to train
+
+
 def test_the_pose_loss_names_what_it_needs(pk):
     from honed.features import PRIVILEGED, Feature, Features
     from honed.policies import Contract, DiffusionConfig, DiffusionPolicy
