@@ -78,9 +78,11 @@ def _load() -> None:
     BENCHES.setdefault("teleop", teleop_verb)
     from honed.policies.bench_learning import VERB as learning_verb
     from honed.policies.bench_policy import VERB as policy_verb
+    from honed.policies.bench_pose import VERB as pose_verb
 
     BENCHES.setdefault("policy", policy_verb)
     BENCHES.setdefault("learning", learning_verb)
+    BENCHES.setdefault("pose", pose_verb)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -145,6 +146,10 @@ def test_train_then_evaluate_end_to_end(demo_store, tmp_path):
     comparison = compare(CompareConfig(a=str(out), b=str(out), output=str(tmp_path / "cmp")))
     assert comparison["paired_episodes"] == 3 and comparison["p_value"] == 1.0
     assert (tmp_path / "cmp" / "compare.png").exists()
+    from honed.policies.bench_pose import PoseBenchConfig, run_bench
+
+    with pytest.raises(SystemExit, match="no pose head; train with policy.privileged_aux_weight > 0"):
+        run_bench(PoseBenchConfig(checkpoint=str(checkpoint), episodes=2))
 
 
 def test_a_pose_loss_run_on_twin_demos_evaluates_without_reading_object_poses(demo_store, tmp_path):
@@ -165,6 +170,33 @@ def test_a_pose_loss_run_on_twin_demos_evaluates_without_reading_object_poses(de
     result = evaluate(EvalConfig(checkpoint=str(checkpoint), task="pick_cube", episodes=2, num_envs=2, videos=0,
                                  episode_seconds=0.5, output=str(tmp_path / "eval"), progress=False))  # fmt: skip
     assert [e["length"] for e in result["per_episode"]] == [15, 15]
+    check_pose_bench(checkpoint, demo_store, tmp_path / "pose")
+
+
+def check_pose_bench(checkpoint: Path, demo_store: Path, out: Path) -> None:
+    """honed-bench pose reads the head on evaluation first frames (joined to honed-eval by seed, the
+    truth being the twin's cube at that seed) and on demo frames."""
+    from honed.features import PRIVILEGED
+    from honed.policies.bench_pose import PoseBenchConfig, run_bench
+    from honed.sim import make_batched_env
+
+    summary = run_bench(PoseBenchConfig(checkpoint=str(checkpoint), episodes=3, num_envs=2, dataset=str(demo_store),
+                                        demo_frames=8, threads=1, output=str(out)))  # fmt: skip
+    saved = json.loads((out / "pose.json").read_text())
+    rows = saved["per_episode"]
+    assert [r["seed"] for r in rows] == [100_000, 100_001, 100_002] and summary["demo_frames"] == 8
+    env = make_batched_env("pick_cube", 1, cameras=())
+    try:
+        cube = env.reset(seed=100_002)[PRIVILEGED][0, 3:5].numpy()
+    finally:
+        env.close()
+    np.testing.assert_allclose(rows[2]["true_xy"], cube, atol=1e-5)
+    for r in rows:
+        assert r["error_mm"] == pytest.approx(
+            1000 * np.hypot(*np.subtract(r["pred_xy"], r["true_xy"])), abs=0.02
+        )
+    assert summary["eval_mean_mm"] == pytest.approx(np.mean([r["error_mm"] for r in rows]), abs=0.02)
+    assert summary["demo_mean_mm"] > 0 and (out / "pose.png").stat().st_size > 1000
 
 
 def test_best_checkpoint_follows_in_training_evaluation_across_a_resume(demo_store, tmp_path, monkeypatch):
