@@ -83,7 +83,9 @@ def first_frames(policy: Any, c: PoseBenchConfig) -> dict[str, np.ndarray]:
     from honed.sim.evaluate import env_options
 
     env = make_batched_env(c.task, min(c.num_envs, c.episodes), **env_options(policy.contract))
-    seeds, truth, pred = [], [], []
+    seeds: list[int] = []
+    truth: list[np.ndarray] = []
+    pred: list[np.ndarray] = []
     try:
         policy.contract.check(env.features, float(env.cfg.control_hz), where=f"twin task {c.task!r}")
         for first in range(c.seed, c.seed + c.episodes, env.num_envs):
