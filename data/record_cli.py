@@ -115,7 +115,10 @@ def build(
     if unknown:
         raise SystemExit(f"{program}: {what} options {unknown} not accepted; it accepts {list(params)}")
     kwargs = {k: v for k, v in offered.items() if k in params}
-    return registry_entry(**{**kwargs, **options})
+    try:
+        return registry_entry(**{**kwargs, **options})
+    except ValueError as err:  # a bad option value: say which part refused it, without a traceback
+        raise SystemExit(f"{program}: {what}: {err}") from err
 
 
 def terminal_events(teleop: Any) -> tuple[Callable[[], TeleopEvents] | None, Any]:

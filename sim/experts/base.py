@@ -10,6 +10,7 @@ once its own attempt goes wrong; the deliberate failure is an episode's first at
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,8 @@ class Expert(ABC):
         strategy: str | None = None,
         control_hz: float = 30.0,
         recoveries: float = 0.0,
+        snap_gripper: bool = False,
+        recovery_kinds: Sequence[str] | None = None,
     ):
         if not 0.0 <= recoveries <= 1.0:
             raise ValueError(
@@ -47,6 +50,12 @@ class Expert(ABC):
             )
         if recoveries > 0 and not self.can_recover:
             raise ValueError(f"the {task.name} expert has no recovery to demonstrate; leave recoveries at 0")
+        kinds = tuple(recovery_kinds) if recovery_kinds else self.default_recovery_kinds
+        if unknown := [k for k in kinds if k not in self.recovery_choices]:
+            raise ValueError(
+                f"recovery_kinds {unknown} are not mistakes the {task.name} expert can stage; "
+                f"choose from {list(self.recovery_choices) or 'none (it has no recovery)'}"
+            )
         if strategy is not None and strategy not in self.strategies:
             raise ValueError(f"strategy {strategy!r} is not one of {', '.join(self.strategies)}")
         self.task = task
@@ -58,11 +67,22 @@ class Expert(ABC):
         self.control_hz = control_hz
         self.strategy = strategy or self.strategies[0]
         self.recoveries = recoveries
+        self.recovery_kinds = kinds
+        """The mistakes a recovery episode draws from, at even odds."""
         self.recovering = False
         """Whether this episode's first attempt fails on purpose."""
+        self.snap_gripper = snap_gripper
+        """Command the gripper's target at once at each phase start instead of ramping to it."""
 
-    can_recover = False
-    """Whether the expert can fail an attempt on purpose and recover (honours ``recoveries``)."""
+    recovery_choices: tuple[str, ...] = ()
+    """The mistakes the expert can stage and repair (none: it cannot recover; ``recoveries`` stays 0)."""
+    default_recovery_kinds: tuple[str, ...] = ()
+    """The mistakes drawn from when the caller names none."""
+
+    @property
+    def can_recover(self) -> bool:
+        """Whether the expert can fail an attempt on purpose and recover (honours ``recoveries``)."""
+        return bool(self.recovery_choices)
 
     def reset(self, obs: dict[str, Any]) -> None:
         """Start an episode; picks a strategy at random unless one was fixed."""
@@ -102,10 +122,21 @@ def make_expert(
     noise: float = 0.0,
     strategy: str | None = None,
     recoveries: float = 0.0,
+    snap_gripper: bool = False,
+    recovery_kinds: Sequence[str] | None = None,
     **sim: Any,
 ) -> Expert:
     """An expert for ``task`` with its own copy of the twin's kinematics."""
     cfg = SimConfig(task=task, **sim)
     _, bound_task, _ = build_world(cfg)
     expert = EXPERTS.get(task)
-    return expert(bound_task, np.random.default_rng(seed), noise, strategy, cfg.control_hz, recoveries)
+    return expert(
+        bound_task,
+        np.random.default_rng(seed),
+        noise,
+        strategy,
+        cfg.control_hz,
+        recoveries,
+        snap_gripper,
+        recovery_kinds,
+    )

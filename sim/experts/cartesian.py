@@ -157,9 +157,11 @@ class Phase:
 class PhaseRunner:
     """Runs a list of phases one control step at a time, feeding the blended poses to an IKTracker."""
 
-    def __init__(self, tracker: IKTracker, control_hz: float):
+    def __init__(self, tracker: IKTracker, control_hz: float, snap_gripper: bool = False):
         self.tracker = tracker
         self.dt = 1.0 / control_hz
+        self.snap_gripper = snap_gripper
+        """Command each phase's gripper target from its first step instead of blending to it."""
         self.phases: list[Phase] = []
         self.index = 0
         self.elapsed = 0.0
@@ -198,7 +200,11 @@ class PhaseRunner:
         self.elapsed += self.dt
         s = min_jerk(self.elapsed / phase.seconds)
         self.pose = ToolPose.blend(self._from_pose, phase.goal(privileged), s)
-        self.gripper = self._from_gripper + s * (phase.gripper - self._from_gripper)
+        self.gripper = (
+            phase.gripper
+            if self.snap_gripper
+            else self._from_gripper + s * (phase.gripper - self._from_gripper)
+        )
         action = np.append(self.tracker.command(self.pose), self.gripper)
         last = self.index == len(self.phases) - 1
         if self.elapsed >= phase.seconds - 1e-9 and (phase.then is not None or not last):

@@ -81,7 +81,7 @@ class PegInsertExpert(Expert):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.tracker = IKTracker(self.model, self.ik)
-        self.runner = PhaseRunner(self.tracker, self.control_hz)
+        self.runner = PhaseRunner(self.tracker, self.control_hz, self.snap_gripper)
         self.tempo = 1.0
         self.roll = 0.0
         self.frozen = ToolPose(np.zeros(3))

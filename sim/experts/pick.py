@@ -3,11 +3,13 @@
 Strategies (the demos' modes): ``square`` closes the jaws across the cube's face pair that needs the
 least wrist roll; ``turned`` closes them across the other face pair, a quarter turn of the wrist
 away. Both approach from above, descend straight down, squeeze, and lift while drawing the cube
-back toward the base. A grasp that comes up empty reopens and tries again. An episode chosen for a
-recovery (``recoveries``) shows one of two mistakes and its repair, at even odds: ``retry``, the first
-grasp closes beside the cube and the expert reopens and tries again; ``correct``, the approach stops
-off to one side of the cube and the descent steers back onto it, so the wrist camera sees the cube
-off-centre with the motion that centres it.
+back toward the base. A grasp that comes up empty, or a descent that lands on the cube, reopens and
+tries again. An episode chosen for a recovery (``recoveries``) shows one mistake and its repair, drawn
+at even odds from ``recovery_kinds`` (default ``retry`` and ``correct``): ``retry``, the first grasp
+closes beside the cube and the expert reopens and tries again; ``correct``, the approach stops off to
+one side of the cube and the descent steers back onto it, so the wrist camera sees the cube off-centre
+with the motion that centres it; ``land``, the first attempt is aimed along the closing axis so that a
+jaw comes down on the cube's top, and the expert backs off upward and aims again.
 """
 
 from __future__ import annotations
@@ -56,8 +58,10 @@ recovery demo): far enough that the jaws close on nothing."""
 OFF_AIM = (0.006, 0.014)
 """Range (m) of the horizontal offset, in any direction, at which a ``correct`` recovery's approach
 stops; the descent closes it while the jaws are still above the cube."""
-RECOVERY_KINDS = ("retry", "correct")
-"""The mistakes a recovery demo shows (see the module docstring)."""
+LAND = (0.016, 0.022)
+"""Range (m) of the offset, along the closing axis away from the fixed jaw, of an attempt aimed so that
+the moving jaw lands on the cube's top (a ``land`` recovery). Offsets the other way do not block the
+descent: the jaws close on the cube's edge instead."""
 
 
 def grasp_rolls(pos: np.ndarray, cube_yaw: float) -> np.ndarray:
@@ -73,18 +77,21 @@ class GraspExpert(Expert):
     """Top-down cube grasping shared by the pick and place experts; subclasses say which cube."""
 
     strategies = ("square", "turned")
-    can_recover = True
+    recovery_choices = ("retry", "correct", "land")
+    default_recovery_kinds = ("retry", "correct")
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.miss = 0.0
         """Signed offset (m) of this attempt's grasp across the closing axis (non-zero only in a deliberate miss)."""
+        self.land = 0.0
+        """Signed offset (m) of this attempt along the closing axis (non-zero only in a ``land`` recovery)."""
         self.off_aim: np.ndarray = np.zeros(2)
         """Horizontal offset (m) of the approach's goal (non-zero only in a ``correct`` recovery's approach)."""
         self.aiming_off = False
         """Whether the last action came from an approach aimed off the cube on purpose."""
         self.tracker = IKTracker(self.model, self.ik)
-        self.runner = PhaseRunner(self.tracker, self.control_hz)
+        self.runner = PhaseRunner(self.tracker, self.control_hz, self.snap_gripper)
         self.roll = 0.0
         self.tempo = 1.0
         self.state = np.zeros(12)
@@ -97,11 +104,14 @@ class GraspExpert(Expert):
     def begin(self, obs: dict[str, Any]) -> None:
         state = np.asarray(obs[STATE], np.float64)
         self.tempo = float(self.rng.uniform(0.9, 1.1))
-        self.miss = 0.0
+        self.miss, self.land = 0.0, 0.0
         self.off_aim = np.zeros(2)
-        if self.recovering and self.rng.choice(RECOVERY_KINDS) == "retry":
+        kind = self.rng.choice(self.recovery_kinds) if self.recovering else None
+        if kind == "retry":
             self.miss = float(self.rng.choice([-1.0, 1.0]) * self.rng.uniform(*MISS))
-        elif self.recovering:
+        elif kind == "land":
+            self.land = float(self.rng.uniform(*LAND))
+        elif kind == "correct":
             angle = self.rng.uniform(-np.pi, np.pi)
             self.off_aim = self.rng.uniform(*OFF_AIM) * np.array([np.cos(angle), np.sin(angle)])
         self.runner.begin(self.phases(), state[:5], state[5])
@@ -116,9 +126,9 @@ class GraspExpert(Expert):
 
     @property
     def staging(self) -> bool:
-        """True from the start of a deliberate miss until the expert backs off to retry, and during an
-        approach aimed off the cube on purpose (the correcting descent after it is imitated)."""
-        return self.miss != 0.0 or self.aiming_off
+        """True from the start of a deliberate miss or landing until the expert backs off to retry, and
+        during an approach aimed off the cube on purpose (the correcting descent after it is imitated)."""
+        return self.miss != 0.0 or self.land != 0.0 or self.aiming_off
 
     @property
     def finished(self) -> bool:
@@ -149,7 +159,11 @@ class GraspExpert(Expert):
         closing = azimuth(pos) + np.pi / 2 - roll  # world yaw the jaws close along
         across = np.array([np.cos(closing), np.sin(closing), 0.0])
         along = np.array([-across[1], across[0], 0.0])
-        tcp = np.array([pos[0], pos[1], height]) - FIXED_JAW_CLEARANCE * across + self.miss * along
+        tcp = (
+            np.array([pos[0], pos[1], height])
+            + (self.land - FIXED_JAW_CLEARANCE) * across
+            + self.miss * along
+        )
         return ToolPose(tcp, DOWN, roll_for_closing(tcp, closing))
 
     def above_cube(self, privileged: np.ndarray) -> ToolPose:
@@ -199,7 +213,7 @@ class GraspExpert(Expert):
         holds ends a staged miss there, so what follows is imitated even if the miss caught the cube."""
         if self.state[5] < EMPTY_GRIP:
             return "reopen"
-        self.miss = 0.0
+        self.miss, self.land = 0.0, 0.0
         return None
 
     def holding(self, privileged: np.ndarray) -> bool:
@@ -211,7 +225,7 @@ class GraspExpert(Expert):
     def start_retry(self, privileged: np.ndarray) -> None:
         """Back off from a failed grasp; the next attempt aims at the cube itself."""
         self.freeze(privileged)
-        self.miss = 0.0
+        self.miss, self.land = 0.0, 0.0
         self.off_aim = np.zeros(2)
 
     def reopen_goal(self, privileged: np.ndarray) -> ToolPose:

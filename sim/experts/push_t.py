@@ -288,7 +288,7 @@ class PushTExpert(Expert):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.tracker = IKTracker(self.model, self.ik)
-        self.runner = PhaseRunner(self.tracker, self.control_hz)
+        self.runner = PhaseRunner(self.tracker, self.control_hz, self.snap_gripper)
         block = self.model.body("tblock")
         self.planner = PushPlanner(block.ipos[:2], float(self.model.geom_friction[block.geomadr[0], 0]))
         self.pusher = np.zeros(3)

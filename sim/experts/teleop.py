@@ -7,6 +7,7 @@ needs; a real arm's observations do not, and are refused with a clear error.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -31,12 +32,21 @@ class ExpertTeleop(Teleoperator):
         strategy: str | None = None,
         control_hz: float = 30.0,
         recoveries: float = 0.0,
+        snap_gripper: bool = False,
+        recovery_kinds: Sequence[str] | None = None,
     ):
         if not noise >= 0:
             raise ValueError(f"noise must be a standard deviation >= 0 (rad), got {noise}")
         self.task = task
         self.expert: Expert = make_expert(
-            task, seed=seed, noise=noise, strategy=strategy, control_hz=control_hz, recoveries=recoveries
+            task,
+            seed=seed,
+            noise=noise,
+            strategy=strategy,
+            control_hz=control_hz,
+            recoveries=recoveries,
+            snap_gripper=snap_gripper,
+            recovery_kinds=recovery_kinds,
         )
         self._started = False
 

@@ -66,6 +66,33 @@ def test_a_staged_mistake_is_recorded_and_marked_not_to_be_imitated(tmp_path):
     assert gripper[stop - 1] > 0.5 and gripper[-1] > 0.3  # open at the mark's end, on the cube at the end
 
 
+def test_a_bad_expert_option_is_refused_before_a_store_is_made(tmp_path):
+    store_path = tmp_path / "never"
+    with pytest.raises(SystemExit, match=r"teleop 'expert'.*recovery_kinds \['slip'\].*land"):
+        record_main(["teleop=expert", "task=pick_cube", "episodes=1", "realtime=false", f"store={store_path}",
+                     "robot_options.cameras=[]", "progress=false", "teleop_options.recoveries=0.5",
+                     "teleop_options.recovery_kinds=[retry,slip]"])  # fmt: skip
+    assert not store_path.exists()
+
+
+def test_a_landing_recovery_with_a_snapped_gripper_is_recorded_from_the_command_line(tmp_path):
+    """``land`` and ``snap_gripper`` reach the expert through teleop_options: the landing is marked not
+    to be imitated up to the back-off, and the recorded close goes straight to the squeeze."""
+    store_path = tmp_path / "land"
+    with pytest.raises(SystemExit) as exit_info:
+        record_main(["teleop=expert", "task=pick_cube", "episodes=1", "realtime=false", f"store={store_path}",
+                     "robot_options.cameras=[]", "progress=false", "teleop_options.recoveries=1.0",
+                     "teleop_options.recovery_kinds=[land]", "teleop_options.snap_gripper=true"])  # fmt: skip
+    assert exit_info.value.code == 0
+    episode = EpisodeStore.open(store_path).episode(0)
+    assert episode.meta["success"] is True
+    [[start, stop]] = episode.meta["not_imitated"]
+    gripper_command = episode.array("action")[:, 5]
+    assert start == 0 and np.all(gripper_command[:stop] > 0.9)  # the landing never closes the jaws
+    after = gripper_command[stop:]
+    assert np.all(np.isclose(after, 1.0, atol=1e-4) | np.isclose(after, -0.15, atol=1e-4))  # nothing between
+
+
 def test_a_demo_depends_on_its_seed_alone_not_on_the_session_that_recorded_it(tmp_path):
     """Three demos in one session equal two demos and a top-up of one: the expert's strategy, noise and
     staged misses are drawn from each episode's seed, so an appended session does not replay the draws

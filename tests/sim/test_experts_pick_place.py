@@ -15,7 +15,7 @@ from honed.hardware.teleop import TELEOPS
 from honed.sim import make_env
 from honed.sim.experts import ExpertTeleop, make_expert, run_expert
 from honed.sim.experts.cartesian import DOWN, IKTracker, ToolPose, min_jerk, roll_for_closing
-from honed.sim.experts.pick import GraspExpert
+from honed.sim.experts.pick import GRIPPER_SQUEEZE, GraspExpert
 from honed.sim.experts.run import DEFAULT_NOISE, main, write_report
 from honed.sim.scene import load_arm_model
 from honed.sim.tasks.base import quat_yaw
@@ -249,23 +249,19 @@ def test_gravity_feed_forward_holds_the_tcp_on_target() -> None:
 # -- recovery demos -------------------------------------------------------------------------------
 
 
-def run_recovery(task: str, kind: str) -> tuple[GraspExpert, float, list[tuple[str, bool, np.ndarray]], bool]:
-    """One recovery episode of ``kind`` from env seed 3, by the first expert seed (0..19) that draws it:
-    (expert, the mistake's drawn offset (m), per step (phase that acted, staged, privileged after),
-    succeeded)."""
-    env = make_env(task, episode_seconds=20.0)
+def run_recovery(
+    task: str, kind: str, episode_seconds: float = 20.0
+) -> tuple[GraspExpert, float, list[tuple[str, bool, np.ndarray]], bool]:
+    """One recovery episode of ``kind`` from env seed 3: (expert, the mistake's drawn offset (m), per
+    step (phase that acted, staged, privileged after), succeeded)."""
+    env = make_env(task, episode_seconds=episode_seconds)
     obs, _ = env.reset(seed=3)
-    for seed in range(20):
-        expert = make_expert(task, seed=seed, recoveries=1.0, strategy="square")
-        assert isinstance(expert, GraspExpert)
-        expert.reset(obs)
-        if (expert.miss != 0.0) == (kind == "retry"):
-            break
-    else:
-        raise AssertionError(f"no expert seed in 0..19 drew a {kind!r} recovery")
-    offset = abs(expert.miss) or float(np.linalg.norm(expert.off_aim))
+    expert = make_expert(task, recoveries=1.0, strategy="square", recovery_kinds=[kind])
+    assert isinstance(expert, GraspExpert)
+    expert.reset(obs)
+    offset = abs(expert.miss) or abs(expert.land) or float(np.linalg.norm(expert.off_aim))
     steps, succeeded = [], False
-    for _ in range(600):
+    for _ in range(int(episode_seconds * 30)):
         phase = expert.runner.phase.name
         obs, _, terminated, truncated, info = env.step(expert.act(obs))
         steps.append((phase, expert.staging, obs[PRIVILEGED].copy()))
@@ -306,6 +302,60 @@ def test_an_approach_aimed_off_the_cube_is_corrected_on_the_way_down() -> None:
     assert 0.005 <= np.linalg.norm(tcp[:2] - goal[:2]) <= 0.015
     at_close = steps[phases.index("close")][2]
     assert np.linalg.norm(at_close[:2] - plain.at_cube(at_close).pos[:2]) < 0.003  # the usual grasp pose
+
+
+def test_a_landing_on_the_cube_backs_off_and_aims_again_within_the_episode() -> None:
+    """A ``land`` recovery: the first descent puts the moving jaw on the cube's top (not imitated); the
+    expert backs off upward without closing and the second attempt lifts the cube inside the task's
+    own 8 s episode."""
+    expert, offset, steps, succeeded = run_recovery("pick_cube", "land", episode_seconds=8.0)
+    assert 0.016 <= offset <= 0.022
+    phases = [phase for phase, _, _ in steps]
+    first_reopen = phases.index("reopen")
+    assert "close" not in phases[:first_reopen], "the landing should block the descent before any close"
+    assert phases[first_reopen - 1] == "descend"
+    blocked_tcp_z = steps[first_reopen - 1][2][2]
+    assert blocked_tcp_z > steps[first_reopen - 1][2][5] + 0.012  # tcp held well above the cube's centre
+    assert all(staged for _, staged, _ in steps[:first_reopen])
+    assert not any(staged for _, staged, _ in steps[first_reopen:])
+    assert expert.land == 0.0 and succeeded
+
+
+def test_recovery_kinds_default_to_retry_and_correct_and_unknown_kinds_are_refused() -> None:
+    assert make_expert("pick_cube").recovery_kinds == ("retry", "correct")
+    assert make_expert("place_cube", recovery_kinds=["land"]).recovery_kinds == ("land",)
+    with pytest.raises(ValueError, match=r"recovery_kinds \['slip'\].*retry"):
+        make_expert("pick_cube", recoveries=0.5, recovery_kinds=["retry", "slip"])
+    with pytest.raises(ValueError, match="recovery_kinds.*none"):
+        make_expert("push_t", recovery_kinds=["retry"])
+    teleop = TELEOPS.get("expert")("pick_cube", recoveries=0.5, recovery_kinds=["land"], snap_gripper=True)
+    assert teleop.expert.recovery_kinds == ("land",) and teleop.expert.runner.snap_gripper
+
+
+def test_snap_gripper_commands_the_squeeze_at_once_and_still_lifts() -> None:
+    """Ramped, the close passes through in-between gripper commands; snapped, the first close action is
+    already the squeeze, and the grasp still lifts the cube."""
+    firsts, succeeded = {}, {}
+    for snap in (False, True):
+        env = make_env("pick_cube")
+        obs, _ = env.reset(seed=5)
+        expert = make_expert("pick_cube", strategy="square", snap_gripper=snap)
+        expert.reset(obs)
+        closing, success = [], False
+        for _ in range(240):
+            phase = expert.runner.phase.name
+            action = expert.act(obs)
+            if phase == "close":
+                closing.append(action[5])
+            obs, _, terminated, truncated, info = env.step(action)
+            success |= bool(info["success"])
+            if terminated or truncated:
+                break
+        env.close()
+        firsts[snap], succeeded[snap] = closing[0], success
+    assert firsts[True] == pytest.approx(GRIPPER_SQUEEZE)
+    assert firsts[False] > 0.9  # a ramp from open starts near open
+    assert succeeded[True] and succeeded[False]
 
 
 def test_recoveries_zero_leaves_the_demos_as_they_were() -> None:
