@@ -32,6 +32,8 @@ class LearningBenchConfig:
     """Expert demonstrations to record (reused if the store already holds them, topped up if it holds fewer)."""
     recoveries: float = 0.0
     """Fraction of demos whose first attempt the expert fails on purpose and recovers from (0..1)."""
+    snap_gripper: bool = False
+    """Demos whose expert commands each gripper target at once instead of ramping to it (docs/sim.md)."""
     obs: str = "state"
     """Observations: state (joints + object poses), or images (front + wrist cameras at 96x96, plus joints)."""
     steps: int = 6000
@@ -71,7 +73,7 @@ class LearningBenchConfig:
     eval_seed: int = 100_000
     """Reset seed of the first evaluation episode (demos use seeds 0..demos-1)."""
     output: str = "outputs/bench/learning"
-    """Root folder: <task>/store_<obs> (store_<obs>_recoveries<r> with recoveries), <task>_<obs>/run, <task>_<obs>/eval."""
+    """Root folder: <task>/store_<obs> (+ _recoveries<r>, _snap for those demos), <task>_<obs>/run, <task>_<obs>/eval."""
     threads: int = 2
     """torch CPU threads."""
     num_workers: int = 1
@@ -94,22 +96,28 @@ def record_demos(c: LearningBenchConfig, store: Path) -> float:
     cameras: dict[str, Any] = {} if c.obs == "images" else {"cameras": []}
     cfg = RecordConfig(store=str(store), robot="so101_twin", robot_options=cameras, teleop="expert",
                        task=c.task, episodes=c.demos - have, realtime=False, reset_s=0.0, seed=0, progress=True,
-                       teleop_options={"recoveries": c.recoveries} if c.recoveries else {})  # fmt: skip
+                       teleop_options=expert_options(c))  # fmt: skip
     if record(cfg) != 0:
         raise SystemExit("honed-bench learning: recording the expert demos failed")
     return time.perf_counter() - tic
 
 
-def recoveries_suffix(c: LearningBenchConfig) -> str:
-    """``_recoveries<r>`` for runs on recovery demos: their store and docs section live apart from the
-    plain ones, so neither is reused or overwritten for the other."""
-    return f"_recoveries{c.recoveries:g}" if c.recoveries else ""
+def expert_options(c: LearningBenchConfig) -> dict[str, Any]:
+    """The expert teleop's options for this run's kind of demos (none for plain demos)."""
+    options: dict[str, Any] = {"recoveries": c.recoveries} if c.recoveries else {}
+    return options | ({"snap_gripper": True} if c.snap_gripper else {})
+
+
+def demo_suffix(c: LearningBenchConfig) -> str:
+    """``_recoveries<r>`` and ``_snap`` for runs on those kinds of demos: their store and docs section
+    live apart from the plain ones, so neither is reused or overwritten for the other."""
+    return (f"_recoveries{c.recoveries:g}" if c.recoveries else "") + ("_snap" if c.snap_gripper else "")
 
 
 def demo_store(c: LearningBenchConfig) -> Path:
     """Where the run's demos are recorded: one store per task, observations and demo kind (a state
     store holds no camera frames, so an image run cannot reuse it)."""
-    return Path(c.output) / c.task / f"store_{c.obs}{recoveries_suffix(c)}"
+    return Path(c.output) / c.task / f"store_{c.obs}{demo_suffix(c)}"
 
 
 def docs_key(c: LearningBenchConfig) -> str:
@@ -127,7 +135,7 @@ def docs_key(c: LearningBenchConfig) -> str:
 
         start = trained_steps(Path(c.init_from))
         continued = "_continued" + (f"_from{start}" if start is not None else "")
-    return f"learning_{c.task}_{c.obs}{recoveries_suffix(c)}{demos}{chunk}{width}{aux}{executing}{continued}"
+    return f"learning_{c.task}_{c.obs}{demo_suffix(c)}{demos}{chunk}{width}{aux}{executing}{continued}"
 
 
 POLICY_FIELDS = {"image_width": "image_width", "image_stages": "image_stages", "horizon": "horizon",
@@ -216,7 +224,8 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
                                  n_action_steps=c.eval_n_action_steps,
                                  output=str(root / f"{c.task}_{c.obs}" / "eval")))  # fmt: skip
     out = {
-        "task": c.task, "obs": c.obs, "demos": c.demos, "recoveries": c.recoveries, "samples": summary["dataset"]["samples"],
+        "task": c.task, "obs": c.obs, "demos": c.demos, "recoveries": c.recoveries,
+        "snap_gripper": c.snap_gripper, "samples": summary["dataset"]["samples"],
         "steps": c.steps, "batch_size": c.batch_size, "horizon": c.horizon, "n_action_steps": c.n_action_steps,
         "eval_n_action_steps": result["n_action_steps"], "train_wall_s": round(summary["total_wall_s"], 1),
         "train_samples_per_s": summary["samples_per_s"], "record_wall_s": round(record_s, 1),
@@ -228,6 +237,7 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
     }  # fmt: skip
     if c.write_docs:
         recoveries = f"recoveries={c.recoveries:g} " if c.recoveries else ""
+        recoveries += "snap_gripper=true " if c.snap_gripper else ""
         command = (f"honed-bench learning task={c.task} obs={c.obs} demos={c.demos} {recoveries}steps={c.steps} "
                    f"batch_size={c.batch_size} lr={c.lr:g} n_obs_steps={c.n_obs_steps} horizon={c.horizon} "
                    f"n_action_steps={c.n_action_steps} precision={c.precision} "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 
 from honed.policies.bench_learning import VERB, LearningBenchConfig, docs_key, run_bench, table
@@ -49,6 +50,19 @@ def test_recovery_demos_are_recorded_apart_from_plain_ones(tmp_path, capsys):
 
     assert out["recoveries"] == 1.0
     assert EpisodeStore.open(tmp_path / "pick_cube/store_state_recoveries1").num_episodes == 2
+    assert not (tmp_path / "pick_cube/store_state").exists()
+
+
+def test_snapped_gripper_demos_are_recorded_apart_and_named_in_the_docs_section(tmp_path, capsys):
+    from honed.data.store import EpisodeStore
+
+    cfg = dataclasses.replace(VERB.presets["debug"], output=str(tmp_path), snap_gripper=True, threads=1,
+                              num_workers=0, steps=2)  # fmt: skip
+    out = run_bench(cfg)
+    assert out["snap_gripper"] is True and docs_key(cfg) == "learning_pick_cube_state_snap_demos2"
+    episode = EpisodeStore.open(tmp_path / "pick_cube/store_state_snap").episode(0)
+    gripper_command = episode.array("action")[:, 5]
+    assert np.all(np.isclose(gripper_command, 1.0, atol=1e-4) | np.isclose(gripper_command, -0.15, atol=1e-4))
     assert not (tmp_path / "pick_cube/store_state").exists()
 
 
