@@ -15,7 +15,7 @@ with its Wilson interval, data size, steps and the wall-clock of each stage.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ class LearningBenchConfig:
     """Expert demonstrations to record (reused if the store already holds them, topped up if it holds fewer)."""
     recoveries: float = 0.0
     """Fraction of demos whose first attempt the expert fails on purpose and recovers from (0..1)."""
+    recovery_kinds: list[str] = field(default_factory=list)
+    """Mistakes the recovery demos draw from at even odds (empty: the expert's default, retry and correct)."""
     snap_gripper: bool = False
     """Demos whose expert commands each gripper target at once instead of ramping to it (docs/sim.md)."""
     obs: str = "state"
@@ -105,13 +107,18 @@ def record_demos(c: LearningBenchConfig, store: Path) -> float:
 def expert_options(c: LearningBenchConfig) -> dict[str, Any]:
     """The expert teleop's options for this run's kind of demos (none for plain demos)."""
     options: dict[str, Any] = {"recoveries": c.recoveries} if c.recoveries else {}
+    options |= {"recovery_kinds": list(c.recovery_kinds)} if c.recovery_kinds else {}
     return options | ({"snap_gripper": True} if c.snap_gripper else {})
 
 
 def demo_suffix(c: LearningBenchConfig) -> str:
-    """``_recoveries<r>`` and ``_snap`` for runs on those kinds of demos: their store and docs section
-    live apart from the plain ones, so neither is reused or overwritten for the other."""
-    return (f"_recoveries{c.recoveries:g}" if c.recoveries else "") + ("_snap" if c.snap_gripper else "")
+    """``_recoveries<r>`` (``_<kind>-<kind>`` when the kinds are named) and ``_snap`` for runs on those
+    kinds of demos: their store and docs section live apart from the plain ones, so neither is reused or
+    overwritten for the other."""
+    kinds = "_" + "-".join(c.recovery_kinds) if c.recovery_kinds else ""
+    return (f"_recoveries{c.recoveries:g}{kinds}" if c.recoveries else "") + (
+        "_snap" if c.snap_gripper else ""
+    )
 
 
 def demo_store(c: LearningBenchConfig) -> Path:
@@ -147,8 +154,8 @@ POLICY_FIELDS = {"image_width": "image_width", "image_stages": "image_stages", "
 def refusal(err: Exception) -> SystemExit:
     """A policy or training refusal in this command's words: its name for each policy field it sets."""
     text = str(err)
-    for field, own in POLICY_FIELDS.items():
-        text = text.replace(f"policy.{field}", own)
+    for name, own in POLICY_FIELDS.items():
+        text = text.replace(f"policy.{name}", own)
     return SystemExit(f"honed-bench learning: {text}")
 
 
@@ -165,6 +172,8 @@ def check(c: LearningBenchConfig) -> None:
         raise SystemExit(
             f"honed-bench learning: recoveries is a fraction of the demos; use 0..1, got {c.recoveries}"
         )
+    if c.recovery_kinds:
+        check_recovery_kinds(c)
     from honed.policies.base import policy_class_for
     from honed.policies.train import check_config, check_evaluation
 
@@ -179,6 +188,21 @@ def check(c: LearningBenchConfig) -> None:
         raise refusal(err) from err
     if c.select not in ("last", "best") or (c.select == "best" and c.eval_every <= 0):
         raise SystemExit(f"honed-bench learning: select={c.select!r}: use last, or best with eval_every > 0")
+
+
+def check_recovery_kinds(c: LearningBenchConfig) -> None:
+    """Named recovery kinds need recovery demos and must be mistakes the task's expert can stage."""
+    if not c.recoveries:
+        raise SystemExit(
+            "honed-bench learning: recovery_kinds picks the mistakes of recovery demos; set recoveries > 0 "
+            "or leave recovery_kinds empty"
+        )
+    from honed.sim.experts import make_expert
+
+    try:
+        make_expert(c.task, recoveries=c.recoveries, recovery_kinds=c.recovery_kinds)
+    except ValueError as err:
+        raise SystemExit(f"honed-bench learning: {err}") from err
 
 
 def policy_config(c: LearningBenchConfig) -> Any:
@@ -225,7 +249,7 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
                                  output=str(root / f"{c.task}_{c.obs}" / "eval")))  # fmt: skip
     out = {
         "task": c.task, "obs": c.obs, "demos": c.demos, "recoveries": c.recoveries,
-        "snap_gripper": c.snap_gripper, "samples": summary["dataset"]["samples"],
+        "recovery_kinds": list(c.recovery_kinds), "snap_gripper": c.snap_gripper, "samples": summary["dataset"]["samples"],
         "steps": c.steps, "batch_size": c.batch_size, "horizon": c.horizon, "n_action_steps": c.n_action_steps,
         "eval_n_action_steps": result["n_action_steps"], "train_wall_s": round(summary["total_wall_s"], 1),
         "train_samples_per_s": summary["samples_per_s"], "record_wall_s": round(record_s, 1),
@@ -237,6 +261,7 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
     }  # fmt: skip
     if c.write_docs:
         recoveries = f"recoveries={c.recoveries:g} " if c.recoveries else ""
+        recoveries += f"recovery_kinds=[{','.join(c.recovery_kinds)}] " if c.recovery_kinds else ""
         recoveries += "snap_gripper=true " if c.snap_gripper else ""
         command = (f"honed-bench learning task={c.task} obs={c.obs} demos={c.demos} {recoveries}steps={c.steps} "
                    f"batch_size={c.batch_size} lr={c.lr:g} n_obs_steps={c.n_obs_steps} horizon={c.horizon} "

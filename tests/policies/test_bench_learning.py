@@ -66,6 +66,37 @@ def test_snapped_gripper_demos_are_recorded_apart_and_named_in_the_docs_section(
     assert not (tmp_path / "pick_cube/store_state").exists()
 
 
+def test_named_recovery_kinds_reach_the_expert_and_get_their_own_store(tmp_path, capsys):
+    """recovery_kinds=[land]: every demo's marked mistake is a landing, whose jaws never close (a retry's
+    do) and whose mark runs on through the descent (a correction's ends with the approach)."""
+    from honed.data.store import EpisodeStore
+
+    cfg = dataclasses.replace(VERB.presets["debug"], output=str(tmp_path), recoveries=1.0, recovery_kinds=["land"],
+                              threads=1, num_workers=0, steps=2)  # fmt: skip
+    out = run_bench(cfg)
+    assert out["recovery_kinds"] == ["land"]
+    assert docs_key(cfg) == "learning_pick_cube_state_recoveries1_land_demos2"
+    store = EpisodeStore.open(tmp_path / "pick_cube/store_state_recoveries1_land")
+    for e in range(store.num_episodes):
+        episode = store.episode(e)
+        [[start, stop]] = episode.meta["not_imitated"]
+        gripper_command = episode.array("action")[:stop, 5]
+        assert start == 0 and np.all(np.diff(gripper_command) > -1e-3)  # opens, never closes
+        assert stop > 45  # past the approach (a ``correct`` mark ends there): the descent onto the cube
+    assert not (tmp_path / "pick_cube/store_state_recoveries1").exists()
+
+
+@pytest.mark.parametrize(
+    "recoveries, kinds, message",
+    [(0.0, ["land"], "set recoveries > 0"), (0.5, ["retry", "slip"], r"\['slip'\].*land")],
+)
+def test_recovery_kinds_it_cannot_stage_are_refused_before_work(tmp_path, recoveries, kinds, message):
+    cfg = LearningBenchConfig(output=str(tmp_path), recoveries=recoveries, recovery_kinds=kinds)
+    with pytest.raises(SystemExit, match=message):
+        run_bench(cfg)
+    assert not any(tmp_path.iterdir())
+
+
 def test_state_runs_record_demos_without_camera_frames(tmp_path, capsys):
     from honed.data.store import EpisodeStore
     from honed.features import ACTION, IMAGE_PREFIX, PRIVILEGED, STATE

@@ -329,7 +329,7 @@ def test_recovery_kinds_default_to_retry_and_correct_and_unknown_kinds_are_refus
     with pytest.raises(ValueError, match="recovery_kinds.*none"):
         make_expert("push_t", recovery_kinds=["retry"])
     teleop = TELEOPS.get("expert")("pick_cube", recoveries=0.5, recovery_kinds=["land"], snap_gripper=True)
-    assert teleop.expert.recovery_kinds == ("land",) and teleop.expert.runner.snap_gripper
+    assert teleop.expert.recovery_kinds == ("land",) and teleop.expert.snap_gripper
 
 
 def test_snap_gripper_commands_the_squeeze_at_once_and_still_lifts() -> None:
@@ -340,6 +340,7 @@ def test_snap_gripper_commands_the_squeeze_at_once_and_still_lifts() -> None:
         env = make_env("pick_cube")
         obs, _ = env.reset(seed=5)
         expert = make_expert("pick_cube", strategy="square", snap_gripper=snap)
+        assert isinstance(expert, GraspExpert)
         expert.reset(obs)
         closing, success = [], False
         for _ in range(240):
