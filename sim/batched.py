@@ -51,7 +51,9 @@ class BatchedEnv:
 
     ``step`` returns (obs, reward, terminated, truncated, info); finished worlds are reset in the same
     call, so ``obs`` holds their first observation of the next episode, and ``info`` carries
-    ``success``, ``episode_return`` and ``episode_length`` of the episode that just ended.
+    ``success``, ``episode_return`` and ``episode_length`` of the episode that just ended, and
+    ``diverged``: worlds whose physics went non-finite this step (the engine restarted them), whose
+    episodes end there, truncated.
     """
 
     def __init__(
@@ -88,11 +90,12 @@ class BatchedEnv:
         out = self.core.step(actions)  # validates shape and finiteness per env
         self.tally.add(out["reward"])
         terminated = out["success"] & self.cfg.terminate_on_success
-        truncated = (self.tally.steps >= self.core.max_steps) & ~terminated
+        truncated = ((self.tally.steps >= self.core.max_steps) | out["diverged"]) & ~terminated
         done = terminated | truncated
         info: dict[str, Any] = {
             "success": torch.from_numpy(out["success"].copy()),
             "action_clipped": torch.from_numpy(out["action_clipped"]),
+            "diverged": torch.from_numpy(out["diverged"]),
             **self.tally.close(done),
             "done": torch.from_numpy(done.copy()),
         }

@@ -113,6 +113,9 @@ class TwinCore:
         return check_joint_targets(action, self.num_envs, self.low, self.high)
 
     def step(self, action: np.ndarray) -> dict[str, np.ndarray]:
+        """Hold the checked targets for one control step; returns per-world reward, success, clipped
+        target count and ``diverged`` (the physics went non-finite and the world was restarted: its
+        episode can no longer be scored)."""
         ctrl, n_clipped = self.check_action(action)
         self.backend.step(ctrl)
         view = self.backend.view(self.instruction)
@@ -120,6 +123,7 @@ class TwinCore:
             "reward": self.task.reward(view),
             "success": self.task.success(view),
             "action_clipped": n_clipped,
+            "diverged": self.backend.diverged(),
         }
 
     def observe(self) -> dict[str, Any]:

@@ -81,8 +81,10 @@ class TwinEnv(gym.Env):
         reward, success = float(out["reward"][0]), bool(out["success"][0])
         self._return += reward
         terminated = success and self.core.cfg.terminate_on_success
-        truncated = self._steps >= self.core.max_steps and not terminated
-        info = {"success": success, "action_clipped": int(out["action_clipped"][0]), "steps": self._steps}
+        diverged = bool(out["diverged"][0])
+        truncated = (self._steps >= self.core.max_steps or diverged) and not terminated
+        info = {"success": success, "action_clipped": int(out["action_clipped"][0]), "steps": self._steps,
+                "diverged": diverged}  # fmt: skip
         return self._obs(), reward, terminated, truncated, info
 
     def render(self) -> np.ndarray:

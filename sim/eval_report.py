@@ -40,7 +40,8 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
 
 
 def summarize(episodes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Success rate with its Wilson 95% interval, mean return and mean episode length."""
+    """Success rate with its Wilson 95% interval, mean return and mean episode length, and how many
+    episodes the physics cut short by going non-finite (they count as run, not as successes)."""
     n = len(episodes)
     wins = sum(bool(e["success"]) for e in episodes)
     low, high = wilson_interval(wins, n)
@@ -54,6 +55,7 @@ def summarize(episodes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "mean_length_success": float(np.mean([e["length"] for e in episodes if e["success"]]))
         if wins
         else None,
+        "diverged_episodes": sum(bool(e.get("diverged", False)) for e in episodes),
     }
 
 

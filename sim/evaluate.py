@@ -153,7 +153,8 @@ def run_wave(
         for i in np.flatnonzero(info["done"].numpy()):
             if results[i] is None:
                 results[i] = {"seed": first_seed + int(i), "success": bool(ever_success[i]),
-                              "return": float(info["episode_return"][i]), "length": int(info["episode_length"][i])}  # fmt: skip
+                              "return": float(info["episode_return"][i]), "length": int(info["episode_length"][i]),
+                              "diverged": bool(info["diverged"][i])}  # fmt: skip
     return [r for r in results[:count] if r is not None]
 
 

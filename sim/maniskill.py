@@ -157,16 +157,20 @@ class ManiSkillBatchedEnv:
         obs, reward, terminated, truncated, info = self.env.step(sent)
         success = info.get("success", torch.zeros(self.num_envs, dtype=torch.bool)).cpu()
         reward, terminated, truncated = (torch.as_tensor(x).cpu() for x in (reward, terminated, truncated))
+        converted = self._convert(obs)
+        diverged = ~torch.isfinite(converted[STATE].cpu()).all(dim=1)  # SAPIEN reports no restart of its own
+        truncated = truncated | (diverged & ~terminated)
         done = terminated | truncated
         self.tally.add(reward.double().numpy())  # the vector env auto-resets finished worlds
         out_info = {
             "success": success,
             "action_clipped": torch.from_numpy(clipped),
+            "diverged": diverged,
             "done": done,
             **self.tally.close(done.numpy()),
         }
         dev = self.device
-        return self._convert(obs), reward.float().to(dev), terminated.to(dev), truncated.to(dev), out_info
+        return converted, reward.float().to(dev), terminated.to(dev), truncated.to(dev), out_info
 
     def close(self) -> None:
         self.env.close()

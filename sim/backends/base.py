@@ -39,6 +39,14 @@ class PhysicsBackend(ABC):
     def arrays(self) -> dict[str, np.ndarray]:
         """qpos, qvel, xpos, xquat, site_xpos, site_xmat, mocap_pos, mocap_quat, each (N, ...)."""
 
+    def diverged(self) -> np.ndarray:
+        """(N,) bool: worlds whose physics went non-finite in the last step. Default: a NaN or
+        infinite position or velocity in the shared arrays (backends that restart such worlds
+        themselves report it their own way)."""
+        a = self.arrays()
+        n = self.num_envs
+        return ~(np.isfinite(a["qpos"].reshape(n, -1)).all(1) & np.isfinite(a["qvel"].reshape(n, -1)).all(1))
+
     def refresh(self) -> None:  # noqa: B027 - optional hook
         """Re-read world states after someone edited an MjData directly; default: views are live."""
 

@@ -17,6 +17,10 @@ import numpy as np
 
 from honed.sim.backends.base import BACKENDS, PhysicsBackend
 
+# MuJoCo's checks for a non-finite or huge position, velocity or acceleration: each one restarts
+# the world from the model's default state (mj_resetData) inside mj_step and counts a warning.
+_UNSTABLE = [int(w) for w in (mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL,
+                              mujoco.mjtWarning.mjWARN_BADQACC)]  # fmt: skip
 _FIELDS = ("qpos", "qvel", "xpos", "xquat", "site_xpos", "site_xmat", "mocap_pos", "mocap_quat")
 
 
@@ -35,6 +39,7 @@ class MujocoBackend(PhysicsBackend):
         # Views into each MjData's own memory, made once: attribute access builds a new array each time.
         self._views = [[getattr(d, name) for name in _FIELDS] for d in self.datas]
         self._rows = [[buf[i] for buf in self._buffers.values()] for i in range(num_envs)]
+        self._diverged = np.zeros(num_envs, dtype=bool)
 
     def _gather(self, ids: list[int]) -> None:
         """Copy worlds' states into the shared (N, ...) buffers (run inside the stepping threads)."""
@@ -52,6 +57,7 @@ class MujocoBackend(PhysicsBackend):
             d.mocap_pos[:], d.mocap_quat[:] = mocap_pos[k], mocap_quat[k]
             d.ctrl[:] = qpos[k][: m.nu]
             mujoco.mj_forward(m, d)
+        self._diverged[ids] = False
         self._gather(list(ids))
 
     def refresh(self) -> None:
@@ -64,6 +70,9 @@ class MujocoBackend(PhysicsBackend):
             d = self.datas[i]
             d.ctrl[:] = ctrl[i]
             mujoco.mj_step(self.models[i], d, self.substeps)
+            counts = d.warning.number
+            self._diverged[i] = bool(counts[_UNSTABLE].any())
+            counts[_UNSTABLE] = 0
             self._gather([i])
 
     def step(self, ctrl: np.ndarray) -> None:
@@ -76,6 +85,10 @@ class MujocoBackend(PhysicsBackend):
         self._step_worlds(ctrl, worlds)
         for future in helpers:
             future.result()
+
+    def diverged(self) -> np.ndarray:
+        """Worlds MuJoCo restarted in the last step because their state went non-finite or huge."""
+        return self._diverged.copy()
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Views of the buffers the stepping threads filled; valid until the next step or reset."""

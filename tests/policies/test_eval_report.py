@@ -29,6 +29,15 @@ def test_summary_of_episodes():
     summary = summarize(episodes)
     assert summary["success_rate"] == 0.75 and summary["successes"] == 6
     assert summary["mean_return"] == pytest.approx(3.5) and summary["mean_length"] == pytest.approx(13.5)
+    assert summary["diverged_episodes"] == 0  # results written before the field read as none
+
+
+def test_summary_counts_diverged_episodes_as_run_not_won():
+    episodes = [
+        {"seed": i, "success": i == 0, "return": 0.0, "length": 5, "diverged": i in (1, 2)} for i in range(4)
+    ]
+    summary = summarize(episodes)
+    assert summary["diverged_episodes"] == 2 and summary["episodes"] == 4 and summary["successes"] == 1
 
 
 def test_paired_comparison_uses_only_shared_seeds_and_mcnemar():

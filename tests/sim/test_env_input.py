@@ -79,3 +79,31 @@ def test_mjcf_override_from_file_is_used(tmp_path):
     env = make_env("pick_cube", mjcf_override=str(path))
     assert env.model.dof_damping[0] == pytest.approx(0.9)
     env.close()
+
+
+def test_diverged_world_ends_its_episode_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MuJoCo writes its warning to MUJOCO_LOG.TXT in the working directory
+    env = make_batched_env("pick_cube", 3)
+    env.reset(seed=0)
+    actions = torch.tensor(HOME_QPOS, dtype=torch.float32).repeat(3, 1)
+    env.step(actions)
+    env.core.backend.world(1).qvel[0] = np.nan  # the engine restarts a world whose state goes non-finite
+    _, _, terminated, truncated, info = env.step(actions)
+    assert info["diverged"].tolist() == [False, True, False]
+    assert truncated.tolist() == [False, True, False] and not terminated.any()
+    assert info["episode_length"].tolist() == [0, 2, 0]
+    _, _, _, truncated, info = env.step(actions)  # world 1 runs its next episode, undisturbed
+    assert not info["diverged"].any() and not truncated.any()
+    env.close()
+
+
+def test_diverged_single_env_truncates(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    env = make_env("pick_cube")
+    env.reset(seed=0)
+    env.data.qpos[0] = np.inf
+    _, _, terminated, truncated, info = env.step(HOME_QPOS)
+    assert info["diverged"] and truncated and not terminated
+    _, _, _, truncated, info = env.step(HOME_QPOS)
+    assert not info["diverged"] and not truncated
+    env.close()
