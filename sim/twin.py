@@ -100,5 +100,10 @@ class TwinRobot(Robot):
             raise ValueError(f"field 'action' holds non-finite values {action.tolist()}; nothing was sent")
         sent = np.clip(action, env.core.low, env.core.high)
         self._obs, _, _, _, info = env.step(sent)
+        if info["diverged"]:  # a real arm's fault: the episode in progress no longer describes the scene
+            raise RobotError(
+                f"{self.name}: the simulated physics diverged (non-finite state) and MuJoCo restarted the "
+                "scene from its default pose; call reset_scene() before the next episode"
+            )
         self.success = self.success or bool(info["success"])
         return sent.astype(np.float32)

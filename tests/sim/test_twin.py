@@ -46,3 +46,15 @@ def test_twin_robot_needs_connect_and_reseeds_scene():
     b = robot.reset_scene(seed=2)[PRIVILEGED]
     assert not np.allclose(a, b)
     robot.disconnect()
+
+
+def test_twin_robot_reports_diverged_physics_as_a_robot_fault(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MuJoCo writes its warning to MUJOCO_LOG.TXT in the working directory
+    with ROBOTS.get("so101_twin")(task="pick_cube", cameras=()) as robot:
+        robot.write(HOME_QPOS)
+        robot.env.data.qvel[0] = np.nan
+        with pytest.raises(RobotError, match="physics diverged.*reset_scene"):
+            robot.write(HOME_QPOS)
+        robot.reset_scene(seed=3)
+        robot.write(HOME_QPOS)  # a fresh scene steps cleanly
+        assert np.isfinite(robot.read()[STATE]).all()
