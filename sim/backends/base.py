@@ -44,8 +44,7 @@ class PhysicsBackend(ABC):
         infinite position or velocity in the shared arrays (backends that restart such worlds
         themselves report it their own way)."""
         a = self.arrays()
-        n = self.num_envs
-        return ~(np.isfinite(a["qpos"].reshape(n, -1)).all(1) & np.isfinite(a["qvel"].reshape(n, -1)).all(1))
+        return ~(np.isfinite(a["qpos"]).all(axis=1) & np.isfinite(a["qvel"]).all(axis=1))
 
     def refresh(self) -> None:  # noqa: B027 - optional hook
         """Re-read world states after someone edited an MjData directly; default: views are live."""

@@ -39,6 +39,7 @@ class MujocoBackend(PhysicsBackend):
         # Views into each MjData's own memory, made once: attribute access builds a new array each time.
         self._views = [[getattr(d, name) for name in _FIELDS] for d in self.datas]
         self._rows = [[buf[i] for buf in self._buffers.values()] for i in range(num_envs)]
+        self._warnings = [d.warning.number for d in self.datas]  # each world's warning counts, live
         self._diverged = np.zeros(num_envs, dtype=bool)
 
     def _gather(self, ids: list[int]) -> None:
@@ -70,7 +71,7 @@ class MujocoBackend(PhysicsBackend):
             d = self.datas[i]
             d.ctrl[:] = ctrl[i]
             mujoco.mj_step(self.models[i], d, self.substeps)
-            counts = d.warning.number
+            counts = self._warnings[i]
             self._diverged[i] = bool(counts[_UNSTABLE].any())
             counts[_UNSTABLE] = 0
             self._gather([i])
