@@ -47,8 +47,17 @@ def emit(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def record_in_docs(name: str, command: str, table: str, path: Path = DOCS) -> None:
+def recorded_command(name: str, path: Path | None = None) -> str | None:
+    """The command recorded in the ``name`` section of docs/benchmarks.md (None: no such section)."""
+    path = path or DOCS
+    text = path.read_text() if path.exists() else ""
+    found = re.search(re.escape(f"<!-- bench:{name} -->") + r"\nCommand: `([^`]*)`", text)
+    return found.group(1) if found else None
+
+
+def record_in_docs(name: str, command: str, table: str, path: Path | None = None) -> None:
     """Replace (or append) the ``name`` section of docs/benchmarks.md with the command and a table."""
+    path = path or DOCS
     begin, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
     body = f"{begin}\nCommand: `{command}` on {machine()}.\n\n{table}\n{end}"
     text = path.read_text() if path.exists() else "# Benchmarks\n"

@@ -14,6 +14,7 @@ with its Wilson interval, data size, steps and the wall-clock of each stage.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,8 +81,13 @@ class LearningBenchConfig:
     """torch CPU threads."""
     num_workers: int = 1
     """Data-loading workers."""
+    seed: int = 0
+    """Training seed (initial weights, batch order, augmentation); another seed measures the recipe's spread."""
+    label: str = ""
+    """Names this run's docs section beside another run of the same settings key (e.g. ``16000`` for a longer run)."""
     write_docs: bool = False
-    """Record the result in docs/benchmarks.md."""
+    """Record the result in docs/benchmarks.md (refused before any work if it would replace a section
+    recorded with other settings)."""
 
 
 def record_demos(c: LearningBenchConfig, store: Path) -> float:
@@ -129,20 +135,25 @@ def demo_store(c: LearningBenchConfig) -> Path:
 
 def docs_key(c: LearningBenchConfig) -> str:
     """Section of docs/benchmarks.md: one per task, observations, demo kind and count (when not 100),
-    chunk shape and, for a continued run, the starting checkpoint's step."""
+    chunk shape, training seed and label, observation history when not the usual one for the observations (1 frame of images, 2 of
+    state) and, for a continued run, the starting checkpoint's step."""
     demos = f"_demos{c.demos}" if c.demos != 100 else ""
+    history = "" if c.n_obs_steps == (1 if c.obs == "images" else 2) else f"_obs{c.n_obs_steps}"
     chunk = "" if (c.horizon, c.n_action_steps) == (16, 8) else f"_h{c.horizon}a{c.n_action_steps}"
     width = f"_w{c.image_width}" if c.obs == "images" and c.image_width != 64 else ""
     width += f"_stages{c.image_stages}" if c.obs == "images" and c.image_stages != 4 else ""
     aux = f"_poseaux{c.privileged_aux:g}" if c.privileged_aux else ""
     executing = f"_executing{c.eval_n_action_steps}" if c.eval_n_action_steps else ""
+    executing += (f"_seed{c.seed}" if c.seed else "") + (f"_{c.label}" if c.label else "")
     continued = ""
     if c.init_from:  # one section per starting point: a second continuation does not overwrite the first
         from honed.policies.training_state import trained_steps
 
         start = trained_steps(Path(c.init_from))
         continued = "_continued" + (f"_from{start}" if start is not None else "")
-    return f"learning_{c.task}_{c.obs}{demo_suffix(c)}{demos}{chunk}{width}{aux}{executing}{continued}"
+    return (
+        f"learning_{c.task}_{c.obs}{demo_suffix(c)}{demos}{chunk}{history}{width}{aux}{executing}{continued}"
+    )
 
 
 POLICY_FIELDS = {"image_width": "image_width", "image_stages": "image_stages", "horizon": "horizon",
@@ -188,6 +199,12 @@ def check(c: LearningBenchConfig) -> None:
         raise refusal(err) from err
     if c.select not in ("last", "best") or (c.select == "best" and c.eval_every <= 0):
         raise SystemExit(f"honed-bench learning: select={c.select!r}: use last, or best with eval_every > 0")
+    if c.label and not re.fullmatch(r"[A-Za-z0-9_.]+", c.label):
+        raise SystemExit(
+            f"honed-bench learning: label={c.label!r} names a docs section; use letters, digits, _ and ."
+        )
+    if c.write_docs:
+        check_docs_section(c)
 
 
 def check_recovery_kinds(c: LearningBenchConfig) -> None:
@@ -228,7 +245,7 @@ def train_config(c: LearningBenchConfig, store: Path, run: Path) -> Any:
                        num_workers=c.num_workers, threads=c.threads, precision=c.precision, resume=True,
                        task=c.task if c.eval_every > 0 else "", eval_every=c.eval_every,
                        eval_episodes=c.eval_episodes, eval_envs=c.num_envs,
-                       eval_n_action_steps=c.eval_n_action_steps, init_from=c.init_from)  # fmt: skip
+                       eval_n_action_steps=c.eval_n_action_steps, init_from=c.init_from, seed=c.seed)  # fmt: skip
 
 
 def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
@@ -260,21 +277,55 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
         "in_training_evaluations": summary["evaluations"], "init_from": c.init_from,
     }  # fmt: skip
     if c.write_docs:
-        recoveries = f"recoveries={c.recoveries:g} " if c.recoveries else ""
-        recoveries += f"recovery_kinds=[{','.join(c.recovery_kinds)}] " if c.recovery_kinds else ""
-        recoveries += "snap_gripper=true " if c.snap_gripper else ""
-        command = (f"honed-bench learning task={c.task} obs={c.obs} demos={c.demos} {recoveries}steps={c.steps} "
-                   f"batch_size={c.batch_size} lr={c.lr:g} n_obs_steps={c.n_obs_steps} horizon={c.horizon} "
-                   f"n_action_steps={c.n_action_steps} precision={c.precision} "
-                   f"{f'image_width={c.image_width} ' if c.obs == 'images' else ''}"
-                   f"{f'image_stages={c.image_stages} ' if c.obs == 'images' and c.image_stages != 4 else ''}"
-                   f"{f'privileged_aux={c.privileged_aux:g} ' if c.privileged_aux else ''}"
-                   f"{f'eval_n_action_steps={c.eval_n_action_steps} ' if c.eval_n_action_steps else ''}"
-                   f"{f'init_from={c.init_from} ' if c.init_from else ''}"
-                   f"episodes={c.episodes} eval_every={c.eval_every} eval_episodes={c.eval_episodes} "
-                   f"select={c.select} threads={c.threads} output={c.output} write_docs=true")  # fmt: skip
-        record_in_docs(docs_key(c), command, table(out))
+        record_in_docs(docs_key(c), command_line(c), table(out))
     return emit(out)
+
+
+def command_line(c: LearningBenchConfig) -> str:
+    """The command that reproduces this run, as recorded in its docs section."""
+    recoveries = f"recoveries={c.recoveries:g} " if c.recoveries else ""
+    recoveries += f"recovery_kinds=[{','.join(c.recovery_kinds)}] " if c.recovery_kinds else ""
+    recoveries += "snap_gripper=true " if c.snap_gripper else ""
+    return (f"honed-bench learning task={c.task} obs={c.obs} demos={c.demos} {recoveries}steps={c.steps} "
+            f"batch_size={c.batch_size} lr={c.lr:g} n_obs_steps={c.n_obs_steps} horizon={c.horizon} "
+            f"n_action_steps={c.n_action_steps} precision={c.precision} "
+            f"{f'image_width={c.image_width} ' if c.obs == 'images' else ''}"
+            f"{f'image_stages={c.image_stages} ' if c.obs == 'images' and c.image_stages != 4 else ''}"
+            f"{f'privileged_aux={c.privileged_aux:g} ' if c.privileged_aux else ''}"
+            f"{f'eval_n_action_steps={c.eval_n_action_steps} ' if c.eval_n_action_steps else ''}"
+            f"{f'init_from={c.init_from} ' if c.init_from else ''}"
+            f"episodes={c.episodes} eval_every={c.eval_every} eval_episodes={c.eval_episodes} "
+            f"select={c.select} {f'seed={c.seed} ' if c.seed else ''}{f'label={c.label} ' if c.label else ''}"
+            f"threads={c.threads} output={c.output} write_docs=true")  # fmt: skip
+
+
+WHERE_AND_HOW = ("threads", "output", "write_docs", "num_workers")
+"""Settings that change where or how fast a run goes, not what it measures: a rerun may differ in them."""
+
+
+def settings(command: str) -> dict[str, str]:
+    """``key=value`` settings of a recorded command, less those in WHERE_AND_HOW."""
+    pairs = (word.split("=", 1) for word in command.split() if "=" in word)
+    return {key: value for key, value in pairs if key not in WHERE_AND_HOW}
+
+
+def check_docs_section(c: LearningBenchConfig) -> None:
+    """Refuse, before any work, a run whose docs section holds a run of other settings (it would be replaced)."""
+    from honed.bench import recorded_command
+
+    recorded = recorded_command(docs_key(c))
+    if recorded is None:
+        return
+    old, new = settings(recorded), settings(command_line(c))
+    changed = sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
+    if changed:
+        differences = ", ".join(
+            f"{key} {old.get(key, '(unset)')} -> {new.get(key, '(unset)')}" for key in changed
+        )
+        raise SystemExit(
+            f"honed-bench learning: write_docs would replace section {docs_key(c)} of docs/benchmarks.md, recorded "
+            f"with other settings ({differences}); set label=<name> to record this run beside it"
+        )
 
 
 def table(out: dict[str, Any]) -> str:

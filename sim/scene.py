@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from importlib import resources
 from pathlib import Path
@@ -9,6 +10,18 @@ from pathlib import Path
 import mujoco
 
 from honed.arms import SO101
+
+LOG = logging.getLogger("honed.sim.mujoco")
+
+
+def log_mujoco_warning(message: str) -> None:
+    """MuJoCo's warnings (a world going unstable, say) go to this logger instead of a MUJOCO_LOG.TXT
+    written into whatever folder the process runs in; the twin also reads their counts (backends)."""
+    LOG.warning("MuJoCo: %s", message)
+
+
+if mujoco.get_mju_user_warning() is None:  # an application that routed them itself keeps its handler
+    mujoco.set_mju_user_warning(log_mujoco_warning)
 
 ARM_XML = "so101.xml"
 MAX_PHYSICS_DT = 0.002

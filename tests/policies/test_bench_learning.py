@@ -9,7 +9,16 @@ import json
 import numpy as np
 import pytest
 
-from honed.policies.bench_learning import VERB, LearningBenchConfig, docs_key, run_bench, table
+from honed.policies.bench_learning import (
+    VERB,
+    LearningBenchConfig,
+    check_docs_section,
+    command_line,
+    docs_key,
+    run_bench,
+    table,
+    train_config,
+)
 
 
 def test_best_checkpoint_is_benchmarked_and_reported(tmp_path, capsys, monkeypatch):
@@ -131,9 +140,14 @@ def test_a_longer_chunk_is_trained_and_recorded_under_its_own_docs_section(tmp_p
     assert docs_key(dataclasses.replace(cfg, demos=200, recoveries=0.3)) == (
         "learning_pick_cube_state_recoveries0.3_demos200_h32a16"
     )
-    narrow = dataclasses.replace(cfg, obs="images", image_width=16)
+    narrow = dataclasses.replace(cfg, obs="images", image_width=16, n_obs_steps=1)
     assert docs_key(narrow) == "learning_pick_cube_images_h32a16_w16"
-    assert docs_key(dataclasses.replace(narrow, obs="state")) == "learning_pick_cube_state_h32a16"
+    # observation history is named where it is not the usual one, so such a run gets its own section
+    assert docs_key(dataclasses.replace(narrow, n_obs_steps=2)) == "learning_pick_cube_images_h32a16_obs2_w16"
+    assert docs_key(dataclasses.replace(cfg, n_obs_steps=1)) == "learning_pick_cube_state_h32a16_obs1"
+    assert (
+        docs_key(dataclasses.replace(narrow, obs="state", n_obs_steps=2)) == "learning_pick_cube_state_h32a16"
+    )
     assert (
         docs_key(dataclasses.replace(narrow, privileged_aux=1.0))
         == "learning_pick_cube_images_h32a16_w16_poseaux1"
@@ -143,7 +157,7 @@ def test_a_longer_chunk_is_trained_and_recorded_under_its_own_docs_section(tmp_p
         == "learning_pick_cube_images_h32a16_w16_stages3"
     )
     assert (
-        docs_key(dataclasses.replace(narrow, obs="state", image_stages=3))
+        docs_key(dataclasses.replace(narrow, obs="state", n_obs_steps=2, image_stages=3))
         == "learning_pick_cube_state_h32a16"
     )
 
@@ -209,3 +223,29 @@ def test_a_store_with_fewer_demos_is_topped_up_on_the_next_seeds(tmp_path, capsy
     held = EpisodeStore.open(store)
     assert [held.episode(i).meta["seed"] for i in range(held.num_episodes)] == [0, 1, 2]
     assert record_demos(dataclasses.replace(cfg, demos=3), store) == 0.0  # nothing left to record
+
+
+def test_a_run_that_would_replace_a_section_of_other_settings_is_refused_before_work(tmp_path, monkeypatch):
+    import honed.bench
+
+    docs = tmp_path / "benchmarks.md"
+    monkeypatch.setattr(honed.bench, "DOCS", docs)
+    cfg = dataclasses.replace(VERB.presets["debug"], output=str(tmp_path / "out"), write_docs=True)
+    honed.bench.record_in_docs(docs_key(cfg), command_line(dataclasses.replace(cfg, steps=16)), "| table |")
+    with pytest.raises(SystemExit, match=r"would replace section .*steps 16 -> 4.*label=<name>"):
+        run_bench(cfg)
+    assert not (tmp_path / "out").exists()  # refused before any demo was recorded
+    assert "steps=16 " in docs.read_text()  # and the recorded run is kept
+    # a label records it beside the other; the same settings again (elsewhere, on more threads) may replace it
+    assert docs_key(dataclasses.replace(cfg, label="short")).endswith("_short")
+    check_docs_section(dataclasses.replace(cfg, label="short"))
+    check_docs_section(dataclasses.replace(cfg, steps=16, threads=2, output="elsewhere"))
+    with pytest.raises(SystemExit, match="label='a b'"):
+        run_bench(dataclasses.replace(cfg, label="a b"))
+
+
+def test_the_training_seed_reaches_training_and_names_its_own_section(tmp_path):
+    cfg = dataclasses.replace(VERB.presets["debug"], output=str(tmp_path), seed=3)
+    assert train_config(cfg, tmp_path / "store", tmp_path / "run").seed == 3
+    assert docs_key(cfg).endswith("_seed3") and " seed=3 " in command_line(cfg)
+    assert "seed=" not in command_line(dataclasses.replace(cfg, seed=0))

@@ -48,8 +48,8 @@ def test_twin_robot_needs_connect_and_reseeds_scene():
     robot.disconnect()
 
 
-def test_twin_robot_reports_diverged_physics_as_a_robot_fault(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # MuJoCo writes its warning to MUJOCO_LOG.TXT in the working directory
+@pytest.mark.filterwarnings("ignore:MuJoCo:UserWarning")  # the instability is the point
+def test_twin_robot_reports_diverged_physics_as_a_robot_fault():
     with ROBOTS.get("so101_twin")(task="pick_cube", cameras=()) as robot:
         robot.write(HOME_QPOS)
         robot.env.data.qvel[0] = np.nan
