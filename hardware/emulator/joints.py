@@ -100,6 +100,9 @@ class TwinJoints(JointBackend):
         self.data.ctrl[self.act] = self.goal
 
     def advance(self, now: float, hand: np.ndarray | None) -> None:
+        """Held joints move from where they are to where the hand is now in even steps over the elapsed time:
+        a late call (a busy host) spreads the hand's motion over the time it took instead of
+        teleporting the joint in one physics step, which would blow the simulation up."""
         dt = self.model.opt.timestep
         if now - self._t > self.MAX_CATCH_UP_S:
             self._t = now - self.MAX_CATCH_UP_S
@@ -108,16 +111,17 @@ class TwinJoints(JointBackend):
             return
         self._apply_drive()
         held = ~self.torque_on if hand is not None else np.zeros_like(self.torque_on)
-        for _ in range(steps):
+        start = self.data.qpos[self.qadr].copy()
+        end = start if hand is None else np.asarray(hand, dtype=np.float64)
+        speed = (end - start) / (steps * dt)
+        for i in range(steps):
             if held.any():
-                assert hand is not None
-                q = self.data.qpos[self.qadr]
-                self.data.qvel[self.dadr] = np.where(held, (hand - q) / dt, self.data.qvel[self.dadr])
-                self.data.qpos[self.qadr] = np.where(held, hand, q)
+                along = start + (end - start) * i / steps
+                self.data.qvel[self.dadr] = np.where(held, speed, self.data.qvel[self.dadr])
+                self.data.qpos[self.qadr] = np.where(held, along, self.data.qpos[self.qadr])
             mujoco.mj_step(self.model, self.data)
         if held.any():
-            assert hand is not None
-            self.data.qpos[self.qadr] = np.where(held, hand, self.data.qpos[self.qadr])
+            self.data.qpos[self.qadr] = np.where(held, end, self.data.qpos[self.qadr])
         self._t += steps * dt
 
     def state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

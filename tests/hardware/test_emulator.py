@@ -161,3 +161,23 @@ def test_wave_operator_moves_a_limp_leader(emulators, hw) -> None:
     emu = emulators(robot="so101", role="leader", joints="twin", operator="wave")
     first = emu.joints.state()[0].copy()
     hw.wait_for(lambda: np.abs(emu.joints.state()[0] - first).max() > 0.2, 5.0, "the hand to move the leader")
+
+
+@pytest.mark.parametrize("gap_s", [0.01, 0.2, 0.4])
+def test_a_held_twin_arm_follows_the_sweep_when_calls_come_late(gap_s: float) -> None:
+    """A busy host advances the twin rarely; the hand's motion since the last call is spread over the
+    physics steps it took, so the joints end where the hand is and the simulation stays finite."""
+    import mujoco
+
+    from honed.arms import SO101
+    from honed.hardware.emulator.joints import TwinJoints
+    from honed.hardware.emulator.operator import Operator
+
+    joints, hand = TwinJoints(SO101, start=0.0), Operator(SO101, "calibrate", sweep_s=1.5)
+    hand.homing_written(0.0)
+    for now in np.arange(gap_s, 2.0, gap_s):
+        pose = hand.pose(float(now))
+        joints.advance(float(now), pose)
+        q, qd, _ = joints.state()
+        assert joints.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number == 0, f"diverged at t={now:.2f}"
+        assert np.allclose(q, pose) and np.isfinite(qd).all()
