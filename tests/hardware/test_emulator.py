@@ -177,6 +177,7 @@ def test_a_held_twin_arm_follows_the_sweep_when_calls_come_late(gap_s: float) ->
     hand.homing_written(0.0)
     for now in np.arange(gap_s, 2.0, gap_s):
         pose = hand.pose(float(now))
+        assert pose is not None  # the calibrating operator always holds the arm
         joints.advance(float(now), pose)
         q, qd, _ = joints.state()
         assert joints.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number == 0, f"diverged at t={now:.2f}"
