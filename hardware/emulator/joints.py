@@ -111,16 +111,18 @@ class TwinJoints(JointBackend):
             return
         self._apply_drive()
         held = ~self.torque_on if hand is not None else np.zeros_like(self.torque_on)
-        start = self.data.qpos[self.qadr].copy()
-        end = start if hand is None else np.asarray(hand, dtype=np.float64)
-        speed = (end - start) / (steps * dt)
-        for i in range(steps):
-            if held.any():
+        if not held.any():
+            for _ in range(steps):
+                mujoco.mj_step(self.model, self.data)
+        else:
+            start = self.data.qpos[self.qadr].copy()
+            end = np.asarray(hand, dtype=np.float64)
+            speed = (end - start) / (steps * dt)
+            for i in range(steps):
                 along = start + (end - start) * i / steps
                 self.data.qvel[self.dadr] = np.where(held, speed, self.data.qvel[self.dadr])
                 self.data.qpos[self.qadr] = np.where(held, along, self.data.qpos[self.qadr])
-            mujoco.mj_step(self.model, self.data)
-        if held.any():
+                mujoco.mj_step(self.model, self.data)
             self.data.qpos[self.qadr] = np.where(held, end, self.data.qpos[self.qadr])
         self._t += steps * dt
 
