@@ -105,7 +105,7 @@ class Features(Mapping[str, Feature]):
                     names=tuple(names) if names is not None else None,
                     unit=spec.get("unit"),
                 )
-            except (KeyError, TypeError, ValueError) as e:
+            except (KeyError, TypeError, ValueError, OverflowError) as e:
                 raise ValueError(
                     f"feature {key!r} is malformed ({e}); expected shape, dtype[, names, unit]"
                 ) from e

@@ -85,7 +85,7 @@ class StoreInfo:
                 robot_type=str(data.get("robot_type", "")),
                 codec=JpegCodec.from_json(data.get("image_codec", {"name": "jpeg"})),
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise StoreFormatError(f"{where}: malformed store attributes ({e})") from e
 
     @property
@@ -133,7 +133,7 @@ class EpisodeEntry:
                 meta=dict(data.get("meta", {})),
                 checksums={str(k): int(v) for k, v in data.get("checksums", {}).items()},
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise StoreFormatError(f"{where}: malformed episode entry ({e}): {str(data)[:200]}") from e
 
 

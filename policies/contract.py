@@ -126,7 +126,7 @@ class Contract:
             )
         except KeyError as e:
             raise ContractError(f"{where}: missing field {e.args[0]!r}") from None
-        except (TypeError, ValueError, AttributeError) as e:
+        except (TypeError, ValueError, OverflowError, AttributeError) as e:
             raise ContractError(f"{where}: malformed ({e})") from None
         if "digest" in data and data["digest"] != contract.digest:
             raise ContractError(

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from honed.features import ACTION, STATE, Feature, Features, image_key
@@ -66,6 +66,7 @@ json_values = st.recursive(
 @settings(max_examples=150, deadline=None)
 @given(field=st.sampled_from(["features", "stats", "control_hz", "n_obs_steps", "horizon", "tasks", "digest"]),
        value=json_values)  # fmt: skip
+@example(field="n_obs_steps", value=float("inf"))  # int(inf) overflows rather than failing as a ValueError
 def test_parser_rejects_garbage_with_contract_errors_only(pk, field, value):
     data = pk.make_contract().to_dict()
     data[field] = value
