@@ -27,6 +27,12 @@ def image_key(camera: str) -> str:
     return IMAGE_PREFIX + camera
 
 
+def _optional_text(value: Any, name: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} must be text or null, got {type(value).__name__}")
+    return value
+
+
 @dataclass(frozen=True)
 class Feature:
     """One entry: shape, dtype, per-dimension names and the physical unit."""
@@ -39,6 +45,9 @@ class Feature:
     """Name of each element along the last axis (joint names, say), or None."""
     unit: str | None = None
     """Physical unit of the values (rad, rad/s, m, ...), or None."""
+    placement: str | None = None
+    """Where a camera sits and what it sees (mount, pose on it, field of view), where known (the
+    twin's cameras), or None. Two known placements that differ make the features mismatch."""
 
     def __post_init__(self) -> None:
         if self.dtype not in _DTYPES:
@@ -88,7 +97,15 @@ class Features(Mapping[str, Feature]):
         return Features({k: self[k] for k in keys})
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
-        return {k: {**asdict(f), "shape": list(f.shape)} for k, f in self._items.items()}
+        """JSON-ready entries; ``placement`` only where known, so entries written before it existed
+        (and digests over them) read the same."""
+        out = {}
+        for key, feat in self._items.items():
+            entry = {**asdict(feat), "shape": list(feat.shape)}
+            if feat.placement is None:
+                del entry["placement"]
+            out[key] = entry
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -104,10 +121,11 @@ class Features(Mapping[str, Feature]):
                     dtype=str(spec["dtype"]),
                     names=tuple(names) if names is not None else None,
                     unit=spec.get("unit"),
+                    placement=_optional_text(spec.get("placement"), "placement"),
                 )
             except (KeyError, TypeError, ValueError, OverflowError) as e:
                 raise ValueError(
-                    f"feature {key!r} is malformed ({e}); expected shape, dtype[, names, unit]"
+                    f"feature {key!r} is malformed ({e}); expected shape, dtype[, names, unit, placement]"
                 ) from e
         return cls(items)
 
@@ -122,6 +140,11 @@ class Features(Mapping[str, Feature]):
                 out.append(f"{key}: {a.dtype}{list(a.shape)} vs {b.dtype}{list(b.shape)}")
             elif a.names and b.names and a.names != b.names:
                 out.append(f"{key}: names {list(a.names)} vs {list(b.names)}")
+            elif a.placement and b.placement and a.placement != b.placement:
+                out.append(
+                    f"{key}: camera placement {a.placement!r} vs {b.placement!r} (the camera was moved, "
+                    "re-aimed or given another field of view)"
+                )
         return out
 
     def check_frame(self, frame: Mapping[str, Any], where: str = "frame") -> None:

@@ -7,6 +7,7 @@ from honed.policies.base import POLICIES, Policy, UnsafeActionError
 from honed.policies.checkpoint import CheckpointError, load_policy, save_policy
 from honed.policies.contract import Contract, ContractError
 from honed.policies.diffusion.config import DiffusionConfig
+from honed.policies.diffusion.ensemble import DiffusionEnsemble, EnsembleConfig
 from honed.policies.diffusion.model import DiffusionPolicy
 
 __all__ = [
@@ -15,7 +16,9 @@ __all__ = [
     "Contract",
     "ContractError",
     "DiffusionConfig",
+    "DiffusionEnsemble",
     "DiffusionPolicy",
+    "EnsembleConfig",
     "Policy",
     "UnsafeActionError",
     "load_policy",

@@ -2,6 +2,7 @@
 
 honed-train policy=diffusion dataset=outputs/demo/store task=pick_cube steps=20000
 honed-train preset=debug dataset=... policy.objective=flow policy.sampler=euler
+honed-train ensemble "members=[runs/seed0/checkpoints/best,runs/seed1/checkpoints/best]" output=runs/ensemble
 honed-train --help
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from honed.cli import Verb, describe, run
@@ -44,16 +47,51 @@ def _train(cfg: TrainConfig) -> dict[str, Any]:
     return summary
 
 
+@dataclass
+class EnsembleBuildConfig:
+    """Join trained diffusion checkpoints into one ensemble checkpoint."""
+
+    members: list[str] = field(default_factory=list)
+    """Checkpoint directories of diffusion policies with one contract (at least two), e.g. training seeds."""
+    output: str = ""
+    """Directory to write the ensemble checkpoint to (must not exist yet)."""
+
+
+def _ensemble(cfg: EnsembleBuildConfig) -> dict[str, Any]:
+    from honed.policies import load_policy, save_policy
+    from honed.policies.diffusion.ensemble import join_policies
+
+    if not cfg.output:
+        raise SystemExit("honed-train ensemble: output is not set: pass output=<new checkpoint directory>")
+    if Path(cfg.output).exists():
+        raise SystemExit(
+            f"honed-train ensemble: output={cfg.output} exists: choose another directory or remove it"
+        )
+    try:
+        ensemble = join_policies([load_policy(m) for m in cfg.members], cfg.members)
+    except ValueError as err:  # a missing or malformed checkpoint, or members that do not fit together
+        raise SystemExit(f"honed-train ensemble: {err}") from err
+    save_policy(ensemble, cfg.output)
+    summary = {"output": cfg.output, "members": list(cfg.members), "contract": ensemble.contract.digest,
+               "parameters": sum(p.numel() for p in ensemble.parameters())}  # fmt: skip
+    print(json.dumps(summary))
+    return summary
+
+
 VERBS = {
-    "run": Verb(TrainConfig, _train, "train a policy by imitation on an episode store", {"debug": DEBUG})
+    "run": Verb(TrainConfig, _train, "train a policy by imitation on an episode store", {"debug": DEBUG}),
+    "ensemble": Verb(EnsembleBuildConfig, _ensemble, "join trained diffusion checkpoints into one ensemble"),
 }
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    if "--help" in args or "-h" in args:
+    if ("--help" in args or "-h" in args) and not (args and args[0] in VERBS and args[0] != "run"):
         chosen = next((a.split("=", 1)[1] for a in args if a.startswith("policy=")), "diffusion")
-        print(f"honed-train [run] key=value ... [preset=debug]: {VERBS['run'].help}\n\nfields:")
+        print(f"honed-train [run] key=value ... [preset=debug]: {VERBS['run'].help}")
+        print(
+            f"honed-train ensemble members=[...] output=...: {VERBS['ensemble'].help} (see its --help)\n\nfields:"
+        )
         print(describe_train(chosen))
         return
     run_with_default_verb("train", VERBS, "run", args)

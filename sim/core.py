@@ -16,7 +16,7 @@ from honed.sim import tasks as _tasks  # noqa: F401  (registers tasks)
 from honed.sim.backends import BACKENDS
 from honed.sim.config import SimConfig
 from honed.sim.randomize import Randomizer
-from honed.sim.render import BatchRenderer
+from honed.sim.render import BatchRenderer, camera_placement
 from honed.sim.scene import load_spec, set_control_rate
 from honed.sim.tasks.base import TASKS, Task
 
@@ -84,7 +84,8 @@ class TwinCore:
     def _features(self) -> Features:
         items = {STATE: SO101.state_feature()}
         for cam in self.cfg.cameras:
-            items[image_key(cam)] = Feature((self.cfg.image_height, self.cfg.image_width, 3), "uint8")
+            size = (self.cfg.image_height, self.cfg.image_width, 3)
+            items[image_key(cam)] = Feature(size, "uint8", placement=camera_placement(self.model, cam))
         items[PRIVILEGED] = Feature((self.task.privileged_size(),), "float32", unit="m, quaternion")
         items[TASK] = Feature((1,), "string")
         items[ACTION] = SO101.action_feature()

@@ -14,6 +14,16 @@ if TYPE_CHECKING:
     from honed.sim.backends.base import PhysicsBackend
 
 
+def camera_placement(model: mujoco.MjModel, camera: str) -> str:
+    """The camera's mount, pose on it and vertical field of view as text (mm and 0.001 steps), so
+    two scenes whose camera differs by more than rounding describe it differently."""
+    cam = model.camera(camera)
+    body = model.body(int(cam.bodyid[0])).name or "world"
+    pos = " ".join(f"{v:.3f}" for v in cam.pos)
+    quat = " ".join(f"{v:.3f}" for v in cam.quat)
+    return f"on {body} at {pos} m, quat {quat}, fovy {float(cam.fovy[0]):.1f} deg"
+
+
 class BatchRenderer:
     """Renders every requested camera of every world into (N, H, W, 3) uint8 arrays."""
 

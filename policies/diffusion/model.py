@@ -17,7 +17,7 @@ from honed.features import ACTION, IMAGE_PREFIX, PRIVILEGED, STATE, TASK, Featur
 from honed.policies.base import Batch, Policy, register_policy
 from honed.policies.contract import Contract
 from honed.policies.diffusion.config import DiffusionConfig
-from honed.policies.diffusion.denoisers import DENOISERS, compile_for_sampling, sampling_compiled
+from honed.policies.diffusion.denoisers import DENOISERS, Denoiser, compile_for_sampling, sampling_compiled
 from honed.policies.diffusion.objectives import OBJECTIVES
 from honed.policies.encoders import ImageEncoder, PrivilegedPoseHead, StateEncoder
 from honed.policies.language import SAVED_DIR, TaskEmbedding, TextEncoder
@@ -73,8 +73,9 @@ class DiffusionPolicy(Policy):
         # where the cameras' features lie in each token: after the state's, before the language's
         state_dim = config.state_dim if self.vector_keys else 0
         self.image_span = slice(state_dim, state_dim + config.image_dim * len(self.image_keys))
-        token_dim = self.image_span.stop + (config.language_dim if self.language is not None else 0)
-        self.denoiser = DENOISERS.get(config.denoiser).build(config, self.action_dim, token_dim)
+        self.token_dim = self.image_span.stop + (config.language_dim if self.language is not None else 0)
+        """Features per observation token: state, cameras, language."""
+        self.denoiser = DENOISERS.get(config.denoiser).build(config, self.action_dim, self.token_dim)
         self.sample_with()
 
     def sample_with(self, sampler: str = "", steps: int = 0) -> None:
@@ -271,16 +272,22 @@ class DiffusionPolicy(Policy):
         return (batch_size, self.config.horizon, self.action_dim)
 
     def sample_from_tokens(
-        self, tokens: Tensor, noise: Tensor | None = None, generator: torch.Generator | None = None
+        self,
+        tokens: Tensor,
+        noise: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        denoiser: Denoiser | None = None,
     ) -> Tensor:
-        """Raw-unit chunk (B, H, A) from tokens; ``noise`` (B, H, A) fixes the sampler's start."""
+        """Raw-unit chunk (B, H, A) from tokens; ``noise`` (B, H, A) fixes the sampler's start;
+        ``denoiser`` stands in for the policy's own (an ensemble's, reading several policies' tokens)."""
         if noise is None:
             noise = torch.randn(self.noise_shape(tokens.shape[0]), generator=generator, device=tokens.device)
         elif tuple(noise.shape) != self.noise_shape(tokens.shape[0]):
             raise ValueError(
                 f"noise has shape {tuple(noise.shape)}, expected {self.noise_shape(tokens.shape[0])}"
             )
-        sample = self.objective.sample(self.denoiser, tokens, noise.to(tokens.dtype), generator)  # (B, H, A)
+        denoiser = self.denoiser if denoiser is None else denoiser
+        sample = self.objective.sample(denoiser, tokens, noise.to(tokens.dtype), generator)  # (B, H, A)
         return self.normalizer.unnormalize(ACTION, sample)
 
     @torch.inference_mode()
@@ -293,6 +300,10 @@ class DiffusionPolicy(Policy):
         self._check_frames(frame, leading=1)
         return self.encode_frames(frame), frame.get(TASK)
 
-    def chunk_from_history(self, history: list[Any], noise: Tensor | None) -> Tensor:
+    def history_tokens(self, history: list[Any]) -> Tensor:
+        """Observation tokens (B, n_obs, F) from what :meth:`observe` kept (oldest first)."""
         features = torch.stack([h[0] for h in history], dim=1)  # (B, n_obs, F)
-        return self.sample_from_tokens(self._with_language(features, history[-1][1]), noise)
+        return self._with_language(features, history[-1][1])
+
+    def chunk_from_history(self, history: list[Any], noise: Tensor | None) -> Tensor:
+        return self.sample_from_tokens(self.history_tokens(history), noise)

@@ -134,6 +134,24 @@ def test_store_with_other_features_is_refused_before_work_starts(make_store):
         EpisodeStore.open_or_create(store.root, StoreInfo(SyntheticRobot(height=48, width=64).features, 15))
 
 
+def test_a_store_keeps_its_cameras_placement_and_refuses_frames_from_a_moved_camera(tmp_path):
+    def features(placement: str | None) -> Features:
+        return Features({"observation.images.front": Feature((8, 8, 3), "uint8", placement=placement),
+                         ACTION: Feature((2,), "float32")})  # fmt: skip
+
+    EpisodeStore.create(tmp_path / "s", StoreInfo(features("on world at 0.450 0.000 0.280 m"), 30))
+    assert EpisodeStore.open(tmp_path / "s").features == features("on world at 0.450 0.000 0.280 m")
+    with pytest.raises(
+        FeatureMismatchError, match="camera placement 'on world at 0.450.*' vs 'on world at 0.460"
+    ):
+        EpisodeStore.open_or_create(
+            tmp_path / "s", StoreInfo(features("on world at 0.460 0.000 0.280 m"), 30)
+        )
+    EpisodeStore.open_or_create(
+        tmp_path / "s", StoreInfo(features(None), 30)
+    )  # a camera of unknown placement
+
+
 def test_malformed_store_files_are_named(tmp_path):
     with pytest.raises(StoreFormatError, match="zarr.json: missing"):
         EpisodeStore.open(tmp_path)

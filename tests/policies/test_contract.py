@@ -46,6 +46,37 @@ def test_mismatches_name_every_difference(pk):
     assert contract.mismatches(Features({**contract.features})) == []
 
 
+def with_front_placement(contract: Contract, placement: str | None) -> Contract:
+    features = Features(
+        {**contract.features, image_key("front"): Feature((32, 32, 3), "uint8", placement=placement)}
+    )
+    return Contract(features, contract.stats, 30.0, 2, 16, 8)
+
+
+def test_a_moved_camera_is_a_mismatch_where_both_sides_know_the_placement(pk):
+    contract = with_front_placement(
+        pk.make_contract(("front",)), "on world at 0.450 0.000 0.280 m, fovy 40.0 deg"
+    )
+    moved = with_front_placement(contract, "on world at 0.500 0.000 0.280 m, fovy 40.0 deg").features
+    with pytest.raises(
+        ContractError, match=r"front: camera placement 'on world at 0.450.*' vs 'on world at 0.500"
+    ):
+        contract.check(moved)
+    assert contract.mismatches(with_front_placement(contract, None).features) == []  # unknown there: no check
+    again = Contract.from_dict(json.loads(json.dumps(contract.to_dict())))
+    assert again.features[image_key("front")].placement == contract.features[image_key("front")].placement
+    assert again.digest == contract.digest
+
+
+def test_entries_without_a_placement_read_and_digest_as_before(pk):
+    contract = pk.make_contract(("front",))
+    assert all("placement" not in entry for entry in contract.to_dict()["features"].values())
+    data = contract.to_dict()
+    data["features"][image_key("front")]["placement"] = 5
+    with pytest.raises(ContractError, match="placement must be text or null"):
+        Contract.from_dict(data)
+
+
 def test_stats_must_cover_every_feature(pk):
     contract = pk.make_contract(("front",))
     stats = {k: v for k, v in contract.stats.items() if k != image_key("front")}

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from honed.data.store import EpisodeStore
-from honed.features import ACTION, Feature, Features
+from honed.features import ACTION, Feature, Features, image_key
 from honed.policies import Contract, ContractError, DiffusionPolicy, load_policy, save_policy
 from honed.policies.train import record_best, train
 from honed.policies.train_config import DEBUG, TrainConfig
@@ -33,6 +33,21 @@ def test_a_policy_with_other_action_features_is_refused_before_any_episode(pk, m
         evaluate_policy(
             seven_joint_policy(pk), EvalConfig(task="pick_cube", episodes=2, num_envs=2, progress=False)
         )
+
+
+def test_a_policy_trained_with_the_camera_elsewhere_is_refused_before_any_episode(pk, monkeypatch):
+    import honed.sim.evaluate as ev
+
+    monkeypatch.setattr(ev, "run_wave", lambda *a, **k: pytest.fail("an episode ran"))
+    base = pk.make_contract(("front",), cfg=pk.tiny_config())
+    elsewhere = "on world at 0.500 0.000 0.300 m, quat 0.648 0.284 0.284 0.648, fovy 40.0 deg"
+    front = dataclasses.replace(base.features[image_key("front")], placement=elsewhere)
+    contract = Contract(Features({**base.features, image_key("front"): front}), base.stats, 30.0, 2, 8, 4)
+    policy = DiffusionPolicy(pk.tiny_config(), contract)
+    with pytest.raises(
+        ContractError, match=r"front: camera placement 'on world at 0.500.*' vs 'on world at 0.450"
+    ):
+        evaluate_policy(policy, EvalConfig(task="pick_cube", episodes=2, num_envs=2, progress=False))
 
 
 def test_a_task_embedding_refuses_instructions_it_never_saw(pk, monkeypatch):

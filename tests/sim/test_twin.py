@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from honed.features import ACTION, PRIVILEGED, STATE, TASK
+from honed.features import ACTION, PRIVILEGED, STATE, TASK, image_key
 from honed.hardware.robot import ROBOTS, RobotError
 from honed.sim import twin  # noqa: F401  (registers so101_twin)
 from honed.sim.tasks.base import HOME_QPOS
@@ -58,3 +58,21 @@ def test_twin_robot_reports_diverged_physics_as_a_robot_fault():
         robot.reset_scene(seed=3)
         robot.write(HOME_QPOS)  # a fresh scene steps cleanly
         assert np.isfinite(robot.read()[STATE]).all()
+
+
+def test_the_twin_states_where_its_cameras_are_and_a_moved_camera_reads_otherwise():
+    from importlib.resources import files
+
+    def placements(**kwargs: object) -> dict[str, str | None]:
+        features = ROBOTS.get("so101_twin")(**kwargs).features
+        return {cam: features[image_key(cam)].placement for cam in ("front", "wrist")}
+
+    default = placements()
+    assert default["front"] == "on world at 0.450 0.000 0.280 m, quat 0.648 0.284 0.284 0.648, fovy 40.0 deg"
+    assert default["wrist"] is not None and default["wrist"].startswith("on gripper at 0.012 0.000 0.040 m")
+    scene = (files("honed.sim") / "assets" / "so101.xml").read_text()
+    moved = scene.replace('name="front" pos="0.45 0 0.28"', 'name="front" pos="0.45 0.02 0.28"')
+    assert moved != scene
+    again = placements(mjcf_override=moved)
+    assert again["wrist"] == default["wrist"] and again["front"] is not None
+    assert again["front"].startswith("on world at 0.450 0.020 0.280 m")
