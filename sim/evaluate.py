@@ -60,6 +60,9 @@ class EvalConfig:
     """Sampler of the chunks (empty: the checkpoint's own; ddim or ddpm after DDPM training, euler or heun after flow)."""
     num_inference_steps: int = 0
     """Sampler steps per chunk (0: the checkpoint's own)."""
+    noise_scale: float = 1.0
+    """Factor on the sampler's initial noise: 1 samples the trained distribution; below 1 draws chunks
+    nearer the one the policy maps zero noise to (a lower temperature; 0: one chunk per observation)."""
     episode_seconds: float = 0.0
     """Episode time limit in seconds (0: the task's own)."""
     videos: int = 2
@@ -125,13 +128,18 @@ def check_instructions(contract: Any, policy: Any, instructions: Sequence[str], 
         )
 
 
-def _noise(policy: Any, generators: list[torch.Generator]) -> torch.Tensor:
+def _noise(policy: Any, generators: list[torch.Generator], scale: float) -> torch.Tensor:
     shape = policy.noise_shape(1)[1:]
-    return torch.stack([torch.randn(shape, generator=g) for g in generators])  # (N, H, A)
+    return scale * torch.stack([torch.randn(shape, generator=g) for g in generators])  # (N, H, A)
 
 
 def run_wave(
-    policy: Any, env: Any, first_seed: int, count: int, recorder: EpisodeRecorder | None
+    policy: Any,
+    env: Any,
+    first_seed: int,
+    count: int,
+    recorder: EpisodeRecorder | None,
+    noise_scale: float = 1.0,
 ) -> list[dict]:
     """Episodes ``first_seed .. first_seed + count - 1`` on the env's first ``count`` worlds."""
     obs = env.reset(seed=first_seed)
@@ -145,7 +153,8 @@ def run_wave(
     while any(r is None for r in results[:count]):
         device = next(policy.parameters()).device
         frame = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in obs.items()}
-        action = policy.select_action(frame, noise=_noise(policy, generators).to(device))  # (N, A)
+        noise = _noise(policy, generators, noise_scale).to(device)  # (N, H, A)
+        action = policy.select_action(frame, noise=noise)  # (N, A)
         obs, _, terminated, _, info = env.step(action.cpu())
         if recorder is not None:
             recorder.capture(env, [r is None for r in results])
@@ -173,6 +182,10 @@ def evaluate_policy(policy: Any, cfg: EvalConfig, out: Path | None = None) -> di
         raise SystemExit(
             f"honed-eval: {err}; pass sampler= and num_inference_steps=0 for the checkpoint's own"
         ) from err
+    if not 0 <= cfg.noise_scale < float("inf"):
+        raise SystemExit(
+            f"honed-eval: noise_scale ({cfg.noise_scale}) must be a finite factor >= 0: pass 1 for the trained distribution"
+        )
     if out and cfg.videos and cfg.backend not in TWIN_BACKENDS:
         raise SystemExit(
             f"honed-eval: videos are rendered from the twin; backend={cfg.backend} needs videos=0"
@@ -192,7 +205,7 @@ def evaluate_policy(policy: Any, cfg: EvalConfig, out: Path | None = None) -> di
         policy.eval()
         for first in range(0, cfg.episodes, env.num_envs):
             count = min(env.num_envs, cfg.episodes - first)
-            wave = run_wave(policy, env, cfg.seed + first, count, recorder)
+            wave = run_wave(policy, env, cfg.seed + first, count, recorder, cfg.noise_scale)
             if recorder is not None:
                 recorder.keep(env, wave, first_seed=cfg.seed + first)
             episodes += wave
@@ -206,6 +219,7 @@ def evaluate_policy(policy: Any, cfg: EvalConfig, out: Path | None = None) -> di
         **summarize(episodes),
         "n_action_steps": policy.n_action_steps,
         **policy.sampling(),
+        "noise_scale": cfg.noise_scale,
         "contract_digest": contract.digest,
         "per_episode": episodes,
     }

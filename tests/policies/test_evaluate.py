@@ -111,6 +111,31 @@ def test_an_evaluation_samples_with_the_sampler_and_steps_it_was_given(pk):
     assert (own["sampler"], own["num_inference_steps"], len(steps)) == ("ddim", 10, 13)
 
 
+def test_an_evaluation_scales_the_initial_noise_it_was_given(pk):
+    policy = pk.make_policy().eval()
+    seen = []
+    original = policy.chunk_from_history
+    policy.chunk_from_history = lambda history, noise: seen.append(noise) or original(history, noise)
+    cfg = EvalConfig(task="pick_cube", episodes=2, num_envs=2, episode_seconds=0.1, progress=False)
+    assert evaluate_policy(policy, cfg)["noise_scale"] == 1.0
+    result = evaluate_policy(policy, dataclasses.replace(cfg, noise_scale=0.5))
+    assert result["noise_scale"] == 0.5
+    torch.testing.assert_close(seen[1], 0.5 * seen[0])  # the same draws, scaled: paired by seed as before
+    evaluate_policy(policy, dataclasses.replace(cfg, noise_scale=0.0))
+    assert not seen[2].any()
+
+
+@pytest.mark.parametrize("scale", [-0.5, float("nan"), float("inf")])
+def test_a_noise_scale_that_is_no_factor_is_refused_before_any_episode(pk, monkeypatch, scale):
+    import honed.sim.evaluate as ev
+
+    monkeypatch.setattr(ev, "run_wave", lambda *a, **k: pytest.fail("an episode ran"))
+    with pytest.raises(SystemExit, match=r"noise_scale \(.*\) must be a finite factor >= 0"):
+        evaluate_policy(
+            pk.make_policy(), EvalConfig(task="pick_cube", episodes=2, noise_scale=scale, progress=False)
+        )
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [({"sampler": "euler"}, r"sampler 'euler' does not fit .*'ddim', 'ddpm'"),
