@@ -129,14 +129,10 @@ class DiffusionEnsemble(Policy):
                 DiffusionPolicy(c, contract, _member_dir(checkpoint_dir, i))
                 for i, c in enumerate(config.members)
             ]
-        self.members = nn.ModuleList(members)
-        widths = [m.token_dim for m in members]
-        self.denoiser = MeanDenoiser([m.denoiser for m in members], widths)
-
-    @property
-    def policies(self) -> list[DiffusionPolicy]:
-        """The members, in order."""
-        return [m for m in self.members if isinstance(m, DiffusionPolicy)]
+        self.members = nn.ModuleList(members)  # registers the weights under members.<i>.
+        self.policies: list[DiffusionPolicy] = list(members)
+        """The members, in order (the same modules, typed)."""
+        self.denoiser = MeanDenoiser([m.denoiser for m in members], [m.token_dim for m in members])
 
     @property
     def lead(self) -> DiffusionPolicy:
@@ -215,19 +211,23 @@ class DiffusionEnsemble(Policy):
 def join_policies(policies: Sequence[Policy], names: Sequence[str]) -> DiffusionEnsemble:
     """An ensemble holding ``policies`` (diffusion policies with one contract); ``names`` name them in errors."""
     check_member_count(len(policies))
+    members: list[DiffusionPolicy] = []
     for policy, name in zip(policies, names):
         if not isinstance(policy, DiffusionPolicy):
             raise ValueError(
                 f"{name} holds a {policy.name} policy; an ensemble joins diffusion policies only"
             )
-    first = policies[0].contract
-    for policy, name in zip(policies[1:], names[1:]):
+        members.append(policy)
+    first = members[0].contract
+    first_fields = first.to_dict()
+    for policy, name in zip(members[1:], names[1:]):
         if policy.contract.digest != first.digest:
-            fields = sorted(k for k, v in policy.contract.to_dict().items() if first.to_dict()[k] != v)
+            fields = sorted(
+                k for k, v in policy.contract.to_dict().items() if k != "digest" and first_fields[k] != v
+            )
             raise ValueError(
-                f"{name}'s contract differs from {names[0]}'s in {[f for f in fields if f != 'digest']}: "
+                f"{name}'s contract differs from {names[0]}'s in {fields}: "
                 "join policies trained on the same features, statistics and chunking"
             )
-    members = [p for p in policies if isinstance(p, DiffusionPolicy)]
     config = EnsembleConfig(members=[m.config for m in members])
     return DiffusionEnsemble(config, first, members=members)
