@@ -10,7 +10,7 @@ the image encoders learned the demos' object positions by heart. The error is th
 position in millimetres: every task's object-pose vector opens with the TCP position (3 values)
 and then its (first) object's position. Writes ``pose.json`` (per episode: seed, true and predicted
 xy, error) and ``pose.png`` (error over the workspace, and the two error histograms); the last line
-is the JSON summary.
+is the JSON summary. An ensemble's reading is the mean of its members' heads (each must have one).
 """
 
 from __future__ import annotations
@@ -63,20 +63,41 @@ def check(c: PoseBenchConfig) -> None:
         raise SystemExit(f"honed-bench pose: dataset={c.dataset!r} is not an episode store directory")
 
 
-def predict_xy(policy: Any, frames: dict[str, Any]) -> np.ndarray:
-    """The pose head's object xy (N, 2) in metres from one frame per row (state, cameras)."""
+def pose_readers(policy: Any, checkpoint: str) -> list[Any]:
+    """The policies whose pose heads are read: the policy itself, or each member of an ensemble."""
+    readers = list(getattr(policy, "policies", [policy]))
+    missing = [i for i, r in enumerate(readers) if getattr(r, "pose_head", None) is None]
+    if missing:
+        which = checkpoint if readers == [policy] else f"members {missing} of {checkpoint}"
+        raise SystemExit(
+            f"honed-bench pose: {which} has no pose head; train with policy.privileged_aux_weight > 0"
+        )
+    return readers
+
+
+def reader_keys(readers: list[Any]) -> list[str]:
+    """The observation keys any reader encodes (state first, then cameras), each once."""
+    return list(dict.fromkeys(k for r in readers for k in [*r.vector_keys, *r.image_keys]))
+
+
+def predict_xy(readers: list[Any], frames: dict[str, Any]) -> np.ndarray:
+    """The object xy (N, 2) in metres from one frame per row (state, cameras): the pose head's, or
+    the mean of an ensemble's members' heads (as the ensemble averages their denoisers)."""
     import torch
 
     from honed.features import PRIVILEGED
 
+    xy = []
     with torch.no_grad():
-        features = policy.encode_frames({k: frames[k] for k in policy.vector_keys + policy.image_keys})
-        head = policy.pose_head
-        poses = head.normalizer.unnormalize(PRIVILEGED, head.linear(features[:, policy.image_span]))
-    return poses[:, OBJECT_XY].numpy()
+        for policy in readers:
+            features = policy.encode_frames({k: frames[k] for k in policy.vector_keys + policy.image_keys})
+            head = policy.pose_head
+            poses = head.normalizer.unnormalize(PRIVILEGED, head.linear(features[:, policy.image_span]))
+            xy.append(poses[:, OBJECT_XY].numpy())
+    return np.mean(xy, axis=0)
 
 
-def first_frames(policy: Any, c: PoseBenchConfig) -> dict[str, np.ndarray]:
+def first_frames(policy: Any, readers: list[Any], c: PoseBenchConfig) -> dict[str, np.ndarray]:
     """Seeds, true and predicted object xy on the first frame of each evaluation episode."""
     from honed.features import PRIVILEGED
     from honed.sim import make_batched_env
@@ -93,13 +114,13 @@ def first_frames(policy: Any, c: PoseBenchConfig) -> dict[str, np.ndarray]:
             obs = env.reset(seed=first)
             seeds += range(first, first + count)
             truth.append(obs[PRIVILEGED][:count, OBJECT_XY].numpy())
-            pred.append(predict_xy(policy, obs)[:count])
+            pred.append(predict_xy(readers, obs)[:count])
     finally:
         env.close()
     return {"seed": np.array(seeds), "true": np.concatenate(truth), "pred": np.concatenate(pred)}
 
 
-def demo_errors(policy: Any, c: PoseBenchConfig) -> np.ndarray:
+def demo_errors(readers: list[Any], c: PoseBenchConfig) -> np.ndarray:
     """Errors (mm) on ``demo_frames`` random frames of the demos."""
     import torch
 
@@ -113,16 +134,17 @@ def demo_errors(policy: Any, c: PoseBenchConfig) -> np.ndarray:
         episodes = select_episodes([e.meta for e in store.index.episodes], c.demo_episodes)
     except ValueError as err:
         raise SystemExit(f"honed-bench pose: demo_{err}") from err
-    cameras = [k[len(IMAGE_PREFIX) :] for k in policy.image_keys]
+    observed = reader_keys(readers)
+    cameras = [k[len(IMAGE_PREFIX) :] for k in observed if k.startswith(IMAGE_PREFIX)]
     data = EpisodeDataset(store, 1, 1, episodes=episodes, cameras=cameras, not_imitated_samples=True)
     if PRIVILEGED not in data.features:
         raise SystemExit(f"honed-bench pose: dataset={c.dataset} holds no object poses ({PRIVILEGED})")
     picks = np.random.default_rng(0).choice(len(data), min(c.demo_frames, len(data)), replace=False)
     items = data.__getitems__(picks.tolist())
-    keys = [*policy.vector_keys, *policy.image_keys, PRIVILEGED]
+    keys = [*observed, PRIVILEGED]
     frames = {k: torch.stack([item[k][0] for item in items]) for k in keys}
     truth = frames[PRIVILEGED][:, OBJECT_XY].numpy()
-    return np.linalg.norm(predict_xy(policy, frames) - truth, axis=-1) * 1000
+    return np.linalg.norm(predict_xy(readers, frames) - truth, axis=-1) * 1000
 
 
 def summary(errors: np.ndarray, prefix: str) -> dict[str, float]:
@@ -163,13 +185,10 @@ def run_bench(c: PoseBenchConfig) -> dict[str, Any]:
     check(c)
     torch.set_num_threads(c.threads)
     policy = load_policy(c.checkpoint).eval()
-    if getattr(policy, "pose_head", None) is None:
-        raise SystemExit(
-            f"honed-bench pose: {c.checkpoint} has no pose head; train with policy.privileged_aux_weight > 0"
-        )
-    first = first_frames(policy, c)
+    readers = pose_readers(policy, c.checkpoint)
+    first = first_frames(policy, readers, c)
     errors = np.linalg.norm(first["pred"] - first["true"], axis=-1) * 1000
-    demo = demo_errors(policy, c) if c.dataset else None
+    demo = demo_errors(readers, c) if c.dataset else None
     out = Path(c.output) if c.output else Path(c.checkpoint).resolve().parent.parent / "pose"
     out.mkdir(parents=True, exist_ok=True)
     result = {"checkpoint": c.checkpoint, "task": c.task, "episodes": c.episodes, "seed": c.seed,

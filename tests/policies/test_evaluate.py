@@ -211,6 +211,38 @@ def test_a_pose_loss_run_on_twin_demos_evaluates_without_reading_object_poses(de
                                  episode_seconds=0.5, output=str(tmp_path / "eval"), progress=False))  # fmt: skip
     assert [e["length"] for e in result["per_episode"]] == [15, 15]
     check_pose_bench(checkpoint, demo_store, tmp_path / "pose")
+    check_ensemble_pose_bench(checkpoint, tmp_path)
+
+
+def check_ensemble_pose_bench(checkpoint: Path, tmp_path: Path) -> None:
+    """An ensemble's pose reading is the mean of its members' heads; a member without one is named."""
+    from honed.policies.bench_pose import PoseBenchConfig, pose_readers, run_bench
+    from honed.policies.diffusion.ensemble import join_policies
+
+    first, second = load_policy(checkpoint), load_policy(checkpoint)
+    with torch.no_grad():
+        second.pose_head.linear.bias.add_(0.5)
+    save_policy(second, tmp_path / "second")
+    save_policy(join_policies([first, second], ["first", "second"]), tmp_path / "ens")
+
+    def predicted(out: Path) -> np.ndarray:
+        return np.array([r["pred_xy"] for r in json.loads((out / "pose.json").read_text())["per_episode"]])
+
+    readings = {}
+    for name in ("second", "ens"):
+        out = tmp_path / f"pose_{name}"
+        run_bench(
+            PoseBenchConfig(
+                checkpoint=str(tmp_path / name), episodes=3, num_envs=2, threads=1, output=str(out)
+            )
+        )
+        readings[name] = predicted(out)
+    alone = predicted(tmp_path / "pose")
+    assert np.abs(readings["second"] - alone).max() > 1e-3
+    np.testing.assert_allclose(readings["ens"], (alone + readings["second"]) / 2, atol=2e-5)
+    second.pose_head = None
+    with pytest.raises(SystemExit, match=r"members \[1\] of ens has no pose head"):
+        pose_readers(join_policies([first, second], ["first", "second"]), "ens")
 
 
 def check_pose_bench(checkpoint: Path, demo_store: Path, out: Path) -> None:
