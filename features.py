@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -95,6 +95,14 @@ class Features(Mapping[str, Feature]):
 
     def select(self, keys: list[str]) -> Features:
         return Features({k: self[k] for k in keys})
+
+    def with_placements_of(self, other: Features) -> Features:
+        """These features, each camera that states no placement given the one ``other`` states."""
+        return Features({
+            key: replace(feat, placement=other._items[key].placement)
+            if feat.placement is None and key in other._items else feat
+            for key, feat in self._items.items()
+        })  # fmt: skip
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """JSON-ready entries; ``placement`` only where known, so entries written before it existed

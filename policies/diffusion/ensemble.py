@@ -17,7 +17,7 @@ encoder's) in ``member_<i>/``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +208,26 @@ class DiffusionEnsemble(Policy):
         return self.lead.sample_from_tokens(tokens, noise, denoiser=self.denoiser)
 
 
+def joined_contract(contracts: Sequence[Contract], names: Sequence[str]) -> Contract:
+    """The members' one contract. A member trained before cameras stated their placement differs from
+    later ones only there: each is read with the placements the others state, and the joined contract
+    states every one known, so evaluation checks each camera for all members. Placements that two
+    members state differently, like any other difference, are refused."""
+    known = contracts[0].features
+    for contract in contracts[1:]:
+        known = known.with_placements_of(contract.features)
+    placed = [replace(c, features=c.features.with_placements_of(known)) for c in contracts]
+    first = placed[0].to_dict()
+    for contract, name in zip(placed[1:], names[1:]):
+        if contract.digest != first["digest"]:
+            fields = sorted(k for k, v in contract.to_dict().items() if k != "digest" and first[k] != v)
+            raise ValueError(
+                f"{name}'s contract differs from {names[0]}'s in {fields}: "
+                "join policies trained on the same features, statistics and chunking"
+            )
+    return placed[0]
+
+
 def join_policies(policies: Sequence[Policy], names: Sequence[str]) -> DiffusionEnsemble:
     """An ensemble holding ``policies`` (diffusion policies with one contract); ``names`` name them in errors."""
     check_member_count(len(policies))
@@ -218,16 +238,6 @@ def join_policies(policies: Sequence[Policy], names: Sequence[str]) -> Diffusion
                 f"{name} holds a {policy.name} policy; an ensemble joins diffusion policies only"
             )
         members.append(policy)
-    first = members[0].contract
-    first_fields = first.to_dict()
-    for policy, name in zip(members[1:], names[1:]):
-        if policy.contract.digest != first.digest:
-            fields = sorted(
-                k for k, v in policy.contract.to_dict().items() if k != "digest" and first_fields[k] != v
-            )
-            raise ValueError(
-                f"{name}'s contract differs from {names[0]}'s in {fields}: "
-                "join policies trained on the same features, statistics and chunking"
-            )
+    contract = joined_contract([m.contract for m in members], names)
     config = EnsembleConfig(members=[m.config for m in members])
-    return DiffusionEnsemble(config, first, members=members)
+    return DiffusionEnsemble(config, contract, members=members)

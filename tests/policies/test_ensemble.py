@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 
 import pytest
 import torch
 
+from honed.features import Features, image_key
 from honed.policies import DiffusionEnsemble, load_policy, save_policy
 from honed.policies.cli import main as train_main
 from honed.policies.diffusion.ensemble import join_policies
@@ -81,6 +83,26 @@ def test_members_that_do_not_fit_together_are_refused_naming_the_difference(pk):
     other_camera = pk.make_policy(("wrist",))
     with pytest.raises(ValueError, match=r"b's contract differs from a's in \['features', 'stats'\]"):
         join_policies([policy, other_camera], ["a", "b"])
+
+
+def placed(policy, where: str):
+    """``policy`` with its camera stated to be ``where`` (as the twin's cameras state theirs)."""
+    features = policy.contract.features
+    stated = {k: dataclasses.replace(f, placement=where) if f.is_image else f for k, f in features.items()}
+    policy.contract = dataclasses.replace(policy.contract, features=Features(stated))
+    return policy
+
+
+def test_members_trained_before_cameras_stated_placement_join_later_ones_under_the_stated_one(pk):
+    older, later = members(pk)
+    placed(later, "on world at 0.45 0 0.28 m")
+    for order in ([older, later], [later, older]):
+        ensemble = join_policies(order, ["a", "b"])
+        assert ensemble.contract.features[image_key("front")].placement == "on world at 0.45 0 0.28 m"
+        assert ensemble.contract.digest == later.contract.digest != older.contract.digest
+    moved = placed(copy.deepcopy(later), "on world at 0.50 0 0.28 m")
+    with pytest.raises(ValueError, match=r"c's contract differs from a's in \['features'\]"):
+        join_policies([older, later, moved], ["a", "b", "c"])
 
 
 def test_the_ensemble_command_refuses_before_writing_anything(pk, tmp_path):
