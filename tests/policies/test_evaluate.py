@@ -220,6 +220,7 @@ def check_ensemble_pose_bench(checkpoint: Path, tmp_path: Path) -> None:
     from honed.policies.diffusion.ensemble import join_policies
 
     first, second = load_policy(checkpoint), load_policy(checkpoint)
+    assert isinstance(second, DiffusionPolicy) and second.pose_head is not None
     with torch.no_grad():
         second.pose_head.linear.bias.add_(0.5)
     save_policy(second, tmp_path / "second")
