@@ -65,10 +65,11 @@ def check(c: PoseBenchConfig) -> None:
 
 def pose_readers(policy: Any, checkpoint: str) -> list[Any]:
     """The policies whose pose heads are read: the policy itself, or each member of an ensemble."""
-    readers = list(getattr(policy, "policies", [policy]))
+    members = getattr(policy, "policies", None)  # an ensemble's members
+    readers = [policy] if members is None else list(members)
     missing = [i for i, r in enumerate(readers) if getattr(r, "pose_head", None) is None]
     if missing:
-        which = checkpoint if readers == [policy] else f"members {missing} of {checkpoint}"
+        which = checkpoint if members is None else f"members {missing} of {checkpoint}"
         raise SystemExit(
             f"honed-bench pose: {which} has no pose head; train with policy.privileged_aux_weight > 0"
         )

@@ -219,8 +219,9 @@ def joined_contract(contracts: Sequence[Contract], names: Sequence[str]) -> Cont
     placed = [replace(c, features=c.features.with_placements_of(known)) for c in contracts]
     first = placed[0].to_dict()
     for contract, name in zip(placed[1:], names[1:]):
-        if contract.digest != first["digest"]:
-            fields = sorted(k for k, v in contract.to_dict().items() if k != "digest" and first[k] != v)
+        body = contract.to_dict()
+        if body["digest"] != first["digest"]:
+            fields = sorted(k for k, v in body.items() if k != "digest" and first[k] != v)
             raise ValueError(
                 f"{name}'s contract differs from {names[0]}'s in {fields}: "
                 "join policies trained on the same features, statistics and chunking"
