@@ -59,6 +59,10 @@ class LearningBenchConfig:
     """For obs=images: weight of the training-only loss regressing the object poses from the image features (0: off)."""
     eval_n_action_steps: int = 0
     """Actions of each chunk executed in every evaluation, in training and after (0: n_action_steps)."""
+    objective: str = "ddpm"
+    """Generative objective: ddpm (sampled with DDIM) or flow (flow matching, sampled with Euler steps)."""
+    denoiser: str = "unet"
+    """Denoiser network: unet (1D temporal U-Net with FiLM) or transformer."""
     precision: str = "fp32"
     """Training arithmetic: fp32 or bf16 (autocast)."""
     init_from: str = ""
@@ -144,6 +148,7 @@ def docs_key(c: LearningBenchConfig) -> str:
     width += f"_stages{c.image_stages}" if c.obs == "images" and c.image_stages != 4 else ""
     aux = f"_poseaux{c.privileged_aux:g}" if c.privileged_aux else ""
     executing = f"_executing{c.eval_n_action_steps}" if c.eval_n_action_steps else ""
+    executing = generator(c) + executing
     executing += (f"_seed{c.seed}" if c.seed else "") + (f"_{c.label}" if c.label else "")
     continued = ""
     if c.init_from:  # one section per starting point: a second continuation does not overwrite the first
@@ -156,9 +161,21 @@ def docs_key(c: LearningBenchConfig) -> str:
     )
 
 
+SAMPLERS = {"ddpm": "ddim", "flow": "euler"}
+"""The sampler each objective is benchmarked with."""
+
+
+def generator(c: LearningBenchConfig) -> str:
+    """``_<objective>`` and ``_<denoiser>`` for runs off the default DDPM U-Net (empty for it)."""
+    return (f"_{c.objective}" if c.objective != "ddpm" else "") + (
+        f"_{c.denoiser}" if c.denoiser != "unet" else ""
+    )
+
+
 POLICY_FIELDS = {"image_width": "image_width", "image_stages": "image_stages", "horizon": "horizon",
                  "n_action_steps": "n_action_steps", "n_obs_steps": "n_obs_steps",
-                 "privileged_aux_weight": "privileged_aux"}  # fmt: skip
+                 "privileged_aux_weight": "privileged_aux", "objective": "objective",
+                 "denoiser": "denoiser"}  # fmt: skip
 """Policy fields this command sets, by its own names for them."""
 
 
@@ -226,7 +243,12 @@ def policy_config(c: LearningBenchConfig) -> Any:
     from honed.policies.diffusion.config import DiffusionConfig
 
     images = c.obs == "images"
-    policy = DiffusionConfig(cameras=["front", "wrist"] if images else [], use_privileged=not images,
+    if c.objective not in SAMPLERS:
+        raise SystemExit(
+            f"honed-bench learning: objective must be one of {sorted(SAMPLERS)}, got {c.objective!r}"
+        )
+    policy = DiffusionConfig(objective=c.objective, sampler=SAMPLERS[c.objective], denoiser=c.denoiser,
+                             cameras=["front", "wrist"] if images else [], use_privileged=not images,
                              n_obs_steps=c.n_obs_steps, horizon=c.horizon, n_action_steps=c.n_action_steps,
                              image_width=c.image_width, image_stages=c.image_stages,
                              privileged_aux_weight=c.privileged_aux)  # fmt: skip
@@ -289,6 +311,8 @@ def command_line(c: LearningBenchConfig) -> str:
     return (f"honed-bench learning task={c.task} obs={c.obs} demos={c.demos} {recoveries}steps={c.steps} "
             f"batch_size={c.batch_size} lr={c.lr:g} n_obs_steps={c.n_obs_steps} horizon={c.horizon} "
             f"n_action_steps={c.n_action_steps} precision={c.precision} "
+            f"{f'objective={c.objective} ' if c.objective != 'ddpm' else ''}"
+            f"{f'denoiser={c.denoiser} ' if c.denoiser != 'unet' else ''}"
             f"{f'image_width={c.image_width} ' if c.obs == 'images' else ''}"
             f"{f'image_stages={c.image_stages} ' if c.obs == 'images' and c.image_stages != 4 else ''}"
             f"{f'privileged_aux={c.privileged_aux:g} ' if c.privileged_aux else ''}"

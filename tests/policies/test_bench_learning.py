@@ -249,3 +249,24 @@ def test_the_training_seed_reaches_training_and_names_its_own_section(tmp_path):
     assert train_config(cfg, tmp_path / "store", tmp_path / "run").seed == 3
     assert docs_key(cfg).endswith("_seed3") and " seed=3 " in command_line(cfg)
     assert "seed=" not in command_line(dataclasses.replace(cfg, seed=0))
+
+
+def test_the_objective_and_denoiser_reach_the_policy_and_name_their_own_section(tmp_path):
+    cfg = dataclasses.replace(
+        VERB.presets["debug"], output=str(tmp_path), objective="flow", denoiser="transformer"
+    )
+    policy = train_config(cfg, tmp_path / "store", tmp_path / "run").policy
+    assert (policy.objective, policy.sampler, policy.denoiser) == ("flow", "euler", "transformer")
+    assert docs_key(cfg).endswith("_flow_transformer")
+    assert " objective=flow denoiser=transformer " in command_line(cfg)
+    default = dataclasses.replace(cfg, objective="ddpm", denoiser="unet")
+    assert train_config(default, tmp_path / "store", tmp_path / "run").policy.sampler == "ddim"
+    assert "flow" not in docs_key(default) and "objective=" not in command_line(default)
+
+
+@pytest.mark.parametrize("field, value", [("objective", "score"), ("denoiser", "mlp")])
+def test_an_unknown_objective_or_denoiser_is_refused_before_any_demo_is_recorded(tmp_path, field, value):
+    cfg = dataclasses.replace(VERB.presets["debug"], output=str(tmp_path), **{field: value})
+    with pytest.raises(SystemExit, match=f"{value}"):
+        run_bench(cfg)
+    assert not any(tmp_path.iterdir())
