@@ -49,7 +49,7 @@ class DiffusionConfig:
     sampler: str = "ddim"
     """Sampler: ddim or ddpm for objective=ddpm; euler or heun for objective=flow."""
     num_inference_steps: int = 10
-    """Sampler steps per chunk (Heun evaluates the network twice per step)."""
+    """Sampler steps per chunk (Heun evaluates the network twice per step but the last)."""
     num_train_timesteps: int = 100
     """DDPM diffusion steps in training (also the time scale of the flow's time embedding)."""
     clip_sample: bool = True

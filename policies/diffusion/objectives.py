@@ -7,7 +7,10 @@ instead of calling ``scheduler.step`` per step: that call spends 70-100 us on bo
 a compiled DDPM-100 chunk. Tests check the update equals diffusers' ``step`` at every timestep.
 Flow matching follows the pi0 action head: ``x_t = t * noise + (1 - t) * action``, the network
 regresses the velocity ``noise - action``, training times are drawn from Beta(1.5, 1) (biased to the
-noisy end), and sampling integrates from t = 1 to 0 with Euler or Heun steps. diffusers' flow-matching
+noisy end), and sampling integrates from t = 1 to 0 with Euler or Heun steps. Heun's last step is an
+Euler step, as in Karras et al.'s (EDM) sampler: its corrector would read the velocity at t = 0, where
+training draws almost no times and the target's noise is invisible in ``x_t`` (with it, Heun-10
+solved 13% of pick_cube from images where Euler-10 solved 65%). diffusers' flow-matching
 scheduler implements only Euler steps with image-generation time shifts, so the two integrators are
 written here (a few lines each).
 
@@ -169,7 +172,7 @@ class FlowMatching(Objective):
         for k in range(self.steps):
             dt = times[k + 1] - times[k]  # negative
             v = denoiser.step(x, prepared[k])  # (B, H, A)
-            if self.sampler == "heun":
+            if self.sampler == "heun" and k < self.steps - 1:  # the last step lands on t = 0 by Euler
                 v_next = denoiser.step(x + dt * v, prepared[k + 1])
                 v = (v + v_next) / 2
             x = x + dt * v
