@@ -148,7 +148,6 @@ def docs_key(c: LearningBenchConfig) -> str:
     width += f"_stages{c.image_stages}" if c.obs == "images" and c.image_stages != 4 else ""
     aux = f"_poseaux{c.privileged_aux:g}" if c.privileged_aux else ""
     executing = f"_executing{c.eval_n_action_steps}" if c.eval_n_action_steps else ""
-    executing = generator(c) + executing
     executing += (f"_seed{c.seed}" if c.seed else "") + (f"_{c.label}" if c.label else "")
     continued = ""
     if c.init_from:  # one section per starting point: a second continuation does not overwrite the first
@@ -156,16 +155,10 @@ def docs_key(c: LearningBenchConfig) -> str:
 
         start = trained_steps(Path(c.init_from))
         continued = "_continued" + (f"_from{start}" if start is not None else "")
-    return (
-        f"learning_{c.task}_{c.obs}{demo_suffix(c)}{demos}{chunk}{history}{width}{aux}{executing}{continued}"
-    )
+    return f"learning_{c.task}_{c.obs}{demo_suffix(c)}{demos}{chunk}{history}{width}{aux}{generator_suffix(c)}{executing}{continued}"
 
 
-SAMPLERS = {"ddpm": "ddim", "flow": "euler"}
-"""The sampler each objective is benchmarked with."""
-
-
-def generator(c: LearningBenchConfig) -> str:
+def generator_suffix(c: LearningBenchConfig) -> str:
     """``_<objective>`` and ``_<denoiser>`` for runs off the default DDPM U-Net (empty for it)."""
     return (f"_{c.objective}" if c.objective != "ddpm" else "") + (
         f"_{c.denoiser}" if c.denoiser != "unet" else ""
@@ -241,13 +234,14 @@ def check_recovery_kinds(c: LearningBenchConfig) -> None:
 
 def policy_config(c: LearningBenchConfig) -> Any:
     from honed.policies.diffusion.config import DiffusionConfig
+    from honed.policies.diffusion.objectives import OBJECTIVES
 
     images = c.obs == "images"
-    if c.objective not in SAMPLERS:
-        raise SystemExit(
-            f"honed-bench learning: objective must be one of {sorted(SAMPLERS)}, got {c.objective!r}"
-        )
-    policy = DiffusionConfig(objective=c.objective, sampler=SAMPLERS[c.objective], denoiser=c.denoiser,
+    try:  # each objective is benchmarked with its first sampler: DDIM after DDPM, Euler after flow
+        sampler = OBJECTIVES.get(c.objective).samplers[0]
+    except ValueError as err:
+        raise refusal(err) from err
+    policy = DiffusionConfig(objective=c.objective, sampler=sampler, denoiser=c.denoiser,
                              cameras=["front", "wrist"] if images else [], use_privileged=not images,
                              n_obs_steps=c.n_obs_steps, horizon=c.horizon, n_action_steps=c.n_action_steps,
                              image_width=c.image_width, image_stages=c.image_stages,
