@@ -86,14 +86,11 @@ def predict_xy(readers: list[Any], frames: dict[str, Any]) -> np.ndarray:
     the mean of an ensemble's members' heads (as the ensemble averages their denoisers)."""
     import torch
 
-    from honed.features import PRIVILEGED
-
     xy = []
     with torch.no_grad():
         for policy in readers:
             features = policy.encode_frames({k: frames[k] for k in policy.vector_keys + policy.image_keys})
-            head = policy.pose_head
-            poses = head.normalizer.unnormalize(PRIVILEGED, head.linear(features[:, policy.image_span]))
+            poses = policy.pose_head.read(features[:, policy.image_span])
             xy.append(poses[:, OBJECT_XY].numpy())
     return np.mean(xy, axis=0)
 

@@ -140,6 +140,14 @@ class ImageEncoder(nn.Module):
         return F.relu(self.out(self.pool(self.backbone(images))))  # (N, out_dim)
 
 
+def square_yaw_target(quaternions: Tensor) -> Tensor:
+    """Quaternions (N, 4) (w, x, y, z) -> (N, 2) (cos 4ψ, sin 4ψ) of their yaw ψ: what an image can
+    tell of a square prism's turn about the vertical, which looks the same every quarter turn."""
+    w, x, y, z = quaternions.unbind(-1)
+    yaw = torch.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))  # (N,)
+    return torch.stack([torch.cos(4 * yaw), torch.sin(4 * yaw)], dim=-1)
+
+
 class PrivilegedPoseHead(nn.Module):
     """Image features (N, D) and the twin's object poses (N, P) -> mean squared regression error.
 
@@ -147,15 +155,51 @@ class PrivilegedPoseHead(nn.Module):
     (observation.privileged, scaled to [-1, 1] by the training data's range) makes the image encoders
     carry where the objects are, which the action loss alone teaches slowly from few demos. The
     policy never reads the poses at run time.
+
+    ``square_yaw_at`` lists where quaternions of square prisms (a cube, a square peg) start in the
+    poses: such an object looks the same every quarter turn, so its quaternion cannot be read from
+    an image, only memorised per training scene. For each, the head's first two outputs of the
+    quaternion regress (cos 4ψ, sin 4ψ) of its yaw ψ instead, and the other two are left out of the loss.
     """
 
-    def __init__(self, in_dim: int, stats: Mapping[str, np.ndarray]):
+    weights: Tensor
+    """(P,) 1 for each output in the loss, 0 for the left-out quaternion slots."""
+
+    def __init__(self, in_dim: int, stats: Mapping[str, np.ndarray], square_yaw_at: tuple[int, ...] = ()):
         super().__init__()
         size = int(np.asarray(stats["mean"]).size)
+        outside = [s for s in square_yaw_at if not 0 <= s <= size - 4]
+        if outside:
+            raise ValueError(
+                f"pose_square_yaw_at {outside}: a quaternion there does not fit in observation.privileged's "
+                f"{size} values; set policy.pose_square_yaw_at to where the task's quaternions start"
+            )
         features = Features({PRIVILEGED: Feature((size,), "float32")})
         self.normalizer = Normalizer(features, {PRIVILEGED: stats}, [PRIVILEGED])
         self.linear = nn.Linear(in_dim, size)
+        self.square_yaw_at = tuple(square_yaw_at)
+        weights = torch.ones(size)
+        for start in self.square_yaw_at:
+            weights[start + 2 : start + 4] = 0
+        self.register_buffer("weights", weights, persistent=False)
+
+    def targets(self, poses: Tensor) -> Tensor:
+        """What the head regresses (N, P): the scaled poses, square prisms' yaws as (cos 4ψ, sin 4ψ)."""
+        target = self.normalizer.normalize(PRIVILEGED, poses.float())  # (N, P)
+        for start in self.square_yaw_at:
+            target[:, start : start + 2] = square_yaw_target(poses[:, start : start + 4].float())
+            target[:, start + 2 : start + 4] = 0
+        return target
+
+    def read(self, image_features: Tensor) -> Tensor:
+        """Poses (N, P) in the data's units from image features; a square prism's quaternion slots
+        hold (cos 4ψ, sin 4ψ, -, -) instead."""
+        scaled = self.linear(image_features)  # (N, P)
+        poses = self.normalizer.unnormalize(PRIVILEGED, scaled)
+        for start in self.square_yaw_at:
+            poses[:, start : start + 2] = scaled[:, start : start + 2]
+        return poses
 
     def forward(self, image_features: Tensor, poses: Tensor) -> Tensor:
-        target = self.normalizer.normalize(PRIVILEGED, poses.float())  # (N, P)
-        return F.mse_loss(self.linear(image_features), target)
+        error = (self.linear(image_features) - self.targets(poses)) ** 2  # (N, P)
+        return (error * self.weights).sum(-1).mean() / self.weights.sum()

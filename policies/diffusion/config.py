@@ -74,6 +74,10 @@ class DiffusionConfig:
     """Train the pose loss of privileged_aux_weight on the frames of staged mistakes too (episode
     metadata not_imitated): they show the objects as well as any frame; the action loss leaves them
     out either way."""
+    pose_square_yaw_at: list[int] = field(default_factory=list)
+    """Where quaternions of square prisms start in observation.privileged (pick_cube's cube: [6]):
+    the pose loss regresses (cos 4ψ, sin 4ψ) of their yaw ψ in place of the quaternion, which an
+    image cannot tell apart from a quarter turn ([]: every value of the poses as recorded)."""
     image_action_grad: float = 1.0
     """Share of the action loss's gradient that reaches the image encoders (1: all of it; 0: they
     learn from the pose loss alone; below 1 needs privileged_aux_weight > 0)."""
@@ -131,6 +135,11 @@ class DiffusionConfig:
             raise ValueError(
                 "pose_on_not_imitated=true trains the pose loss, and privileged_aux_weight=0 turns it off: "
                 "set policy.privileged_aux_weight > 0 or policy.pose_on_not_imitated=false"
+            )
+        if self.pose_square_yaw_at and self.privileged_aux_weight == 0:
+            raise ValueError(
+                "pose_square_yaw_at shapes the pose loss, and privileged_aux_weight=0 turns it off: "
+                "set policy.privileged_aux_weight > 0 or policy.pose_square_yaw_at=[]"
             )
         if self.image_scaling not in IMAGE_SCALINGS:
             raise ValueError(

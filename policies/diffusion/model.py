@@ -102,7 +102,11 @@ class DiffusionPolicy(Policy):
                 "privileged_aux_weight > 0 needs cameras and the statistics of observation.privileged in the "
                 "contract (train on a twin-recorded dataset), or set policy.privileged_aux_weight=0"
             )
-        return PrivilegedPoseHead(config.image_dim * len(self.image_keys), contract.stats[PRIVILEGED])
+        return PrivilegedPoseHead(
+            config.image_dim * len(self.image_keys),
+            contract.stats[PRIVILEGED],
+            tuple(config.pose_square_yaw_at),
+        )
 
     @staticmethod
     def _language_encoder(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from honed.features import ACTION, STATE, Feature, Features, image_key
 from honed.policies.diffusion.config import DiffusionConfig
@@ -149,3 +151,73 @@ def test_normalizer_maps_the_data_range_to_unit_and_back():
         Normalizer(features, stats, list(features), image_scaling="minmax")
     with pytest.raises(ValueError, match="no entry for feature 'action'"):
         Normalizer(features, {k: v for k, v in stats.items() if k != ACTION}, list(features))
+
+
+def unit_stats(dim: int) -> dict[str, np.ndarray]:
+    return {"mean": np.zeros(dim), "std": np.ones(dim), "min": -np.ones(dim), "max": np.ones(dim)}
+
+
+def cube_poses(yaws: np.ndarray, xy: np.ndarray) -> torch.Tensor:
+    """pick_cube's observation.privileged layout, (N, 10): tcp, cube position, cube quaternion."""
+    from honed.sim.tasks.base import yaw_quat
+
+    n = len(yaws)
+    tcp = np.full((n, 3), 0.2)
+    cube = np.concatenate([xy, np.full((n, 1), 0.015)], axis=1)
+    return torch.tensor(np.concatenate([tcp, cube, yaw_quat(yaws)], axis=1), dtype=torch.float32)
+
+
+@settings(max_examples=50, deadline=None)
+@given(yaw=st.floats(-np.pi, np.pi), turns=st.integers(-3, 3))
+def test_a_square_prisms_pose_target_repeats_every_quarter_turn_and_nothing_less(yaw, turns):
+    from honed.policies.encoders import PrivilegedPoseHead
+
+    head = PrivilegedPoseHead(4, unit_stats(10), square_yaw_at=(6,))
+    xy = np.zeros((3, 2))
+    targets = head.targets(cube_poses(np.array([yaw, yaw + turns * np.pi / 2, yaw + np.pi / 4]), xy))
+    torch.testing.assert_close(targets[0], targets[1], atol=1e-4, rtol=0)
+    torch.testing.assert_close(targets[2, 6:8], -targets[0, 6:8], atol=1e-4, rtol=0)  # an eighth turn apart
+    assert torch.count_nonzero(targets[:, 8:]) == 0
+
+
+def test_the_square_yaw_target_is_what_a_head_reading_the_visible_turn_can_fit():
+    """Features that carry what an image shows (position, yaw modulo a quarter turn) fit the square
+    target exactly, and leave most of the recorded quaternion's error in place; the two left-out
+    quaternion slots do not count, and reading gives positions in metres and the turn's cosine and sine."""
+    from honed.policies.encoders import PrivilegedPoseHead
+
+    rng = np.random.default_rng(0)
+    yaws, xy = rng.uniform(-np.pi, np.pi, 200), rng.uniform(-0.1, 0.1, (200, 2))
+    poses = cube_poses(yaws, xy)
+    visible = torch.tensor(np.column_stack([xy, np.cos(4 * yaws), np.sin(4 * yaws)]), dtype=torch.float32)
+
+    def fitted_error(head: PrivilegedPoseHead) -> float:
+        design = torch.cat([visible, torch.ones(200, 1)], dim=1)  # (N, 5)
+        solution = torch.linalg.lstsq(design, head.targets(poses)).solution  # (5, 10)
+        with torch.no_grad():
+            head.linear.weight.copy_(solution[:4].T)
+            head.linear.bias.copy_(solution[4])
+            return float(head(visible, poses))
+
+    stats = {"mean": np.zeros(10), "std": np.ones(10), "min": np.full(10, -0.2), "max": np.full(10, 0.2)}
+    square = PrivilegedPoseHead(4, stats, square_yaw_at=(6,))
+    assert fitted_error(square) < 1e-8
+    assert fitted_error(PrivilegedPoseHead(4, stats)) > 1.0  # half turns of the quaternion, unreadable
+    with torch.no_grad():
+        square.linear.bias[8:] += 5.0  # the left-out slots
+        assert float(square(visible, poses)) < 1e-8
+        read = square.read(visible)
+    torch.testing.assert_close(read[:, 3:5], poses[:, 3:5], atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        read[:, 6], torch.cos(4 * torch.tensor(yaws, dtype=torch.float32)), atol=1e-5, rtol=0
+    )
+
+
+def test_a_square_yaw_outside_the_poses_or_without_the_pose_loss_is_refused():
+    from honed.policies.encoders import PrivilegedPoseHead
+
+    with pytest.raises(ValueError, match="pose_square_yaw_at \\[7\\].*10 values"):
+        PrivilegedPoseHead(4, unit_stats(10), square_yaw_at=(7,))
+    with pytest.raises(ValueError, match="privileged_aux_weight > 0 or policy.pose_square_yaw_at=\\[\\]"):
+        DiffusionConfig(pose_square_yaw_at=[6]).validate()
+    DiffusionConfig(pose_square_yaw_at=[6], privileged_aux_weight=1.0).validate()
