@@ -153,10 +153,6 @@ def test_normalizer_maps_the_data_range_to_unit_and_back():
         Normalizer(features, {k: v for k, v in stats.items() if k != ACTION}, list(features))
 
 
-def unit_stats(dim: int) -> dict[str, np.ndarray]:
-    return {"mean": np.zeros(dim), "std": np.ones(dim), "min": -np.ones(dim), "max": np.ones(dim)}
-
-
 def cube_poses(yaws: np.ndarray, xy: np.ndarray) -> torch.Tensor:
     """pick_cube's observation.privileged layout, (N, 10): tcp, cube position, cube quaternion."""
     from honed.sim.tasks.base import yaw_quat
@@ -169,10 +165,10 @@ def cube_poses(yaws: np.ndarray, xy: np.ndarray) -> torch.Tensor:
 
 @settings(max_examples=50, deadline=None)
 @given(yaw=st.floats(-np.pi, np.pi), turns=st.integers(-3, 3))
-def test_a_square_prisms_pose_target_repeats_every_quarter_turn_and_nothing_less(yaw, turns):
+def test_a_square_prisms_pose_target_repeats_every_quarter_turn_and_nothing_less(pk, yaw, turns):
     from honed.policies.encoders import PrivilegedPoseHead
 
-    head = PrivilegedPoseHead(4, unit_stats(10), square_yaw_at=(6,))
+    head = PrivilegedPoseHead(4, pk.unit_stats(10), square_yaw_at=(6,))
     xy = np.zeros((3, 2))
     targets = head.targets(cube_poses(np.array([yaw, yaw + turns * np.pi / 2, yaw + np.pi / 4]), xy))
     torch.testing.assert_close(targets[0], targets[1], atol=1e-4, rtol=0)
@@ -213,11 +209,11 @@ def test_the_square_yaw_target_is_what_a_head_reading_the_visible_turn_can_fit()
     )
 
 
-def test_a_square_yaw_outside_the_poses_or_without_the_pose_loss_is_refused():
+def test_a_square_yaw_outside_the_poses_or_without_the_pose_loss_is_refused(pk):
     from honed.policies.encoders import PrivilegedPoseHead
 
     with pytest.raises(ValueError, match="pose_square_yaw_at \\[7\\].*10 values"):
-        PrivilegedPoseHead(4, unit_stats(10), square_yaw_at=(7,))
+        PrivilegedPoseHead(4, pk.unit_stats(10), square_yaw_at=(7,))
     with pytest.raises(ValueError, match="privileged_aux_weight > 0 or policy.pose_square_yaw_at=\\[\\]"):
         DiffusionConfig(pose_square_yaw_at=[6]).validate()
     DiffusionConfig(pose_square_yaw_at=[6], privileged_aux_weight=1.0).validate()
