@@ -99,6 +99,8 @@ class BatchedEnv:
             **self.tally.close(done),
             "done": torch.from_numpy(done.copy()),
         }
+        endings = self.core.endings() if done.any() else [""] * self.num_envs
+        info["endings"] = [e if d else "" for e, d in zip(endings, done, strict=True)]  # before the reset
         if done.any():
             self.core.reset_worlds(np.flatnonzero(done))
         obs = to_torch(self.core.observe(), self.device)

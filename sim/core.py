@@ -127,6 +127,10 @@ class TwinCore:
             "diverged": self.backend.diverged(),
         }
 
+    def endings(self) -> list[str]:
+        """The task's word on where each world's attempt stands (``Task.endings``)."""
+        return self.task.endings(self.backend.view(self.instruction))
+
     def observe(self) -> dict[str, Any]:
         view = self.backend.view(self.instruction)
         arm = self.task.arm_qpos

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,9 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
 
 
 def summarize(episodes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Success rate with its Wilson 95% interval, mean return and mean episode length, and how many
-    episodes the physics cut short by going non-finite (they count as run, not as successes)."""
+    """Success rate with its Wilson 95% interval, mean return and mean episode length, how many
+    episodes the physics cut short by going non-finite (they count as run, not as successes), and how
+    many failed episodes ended each way the task tells apart (``Task.endings``; empty if it tells none)."""
     n = len(episodes)
     wins = sum(bool(e["success"]) for e in episodes)
     low, high = wilson_interval(wins, n)
@@ -56,6 +58,7 @@ def summarize(episodes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if wins
         else None,
         "diverged_episodes": sum(bool(e.get("diverged", False)) for e in episodes),
+        "failure_endings": dict(Counter(e["ending"] for e in episodes if e.get("ending")).most_common()),
     }
 
 
@@ -133,12 +136,20 @@ def write_index(result: Mapping[str, Any], videos: Mapping[str, list[str]], path
         )
         columns.append(f'<div class="col"><h2>{kind}</h2>{clips or "<p>none recorded</p>"}</div>')
     rate, (low, high) = result["success_rate"], result["success_ci95"]
+    counts = result.get("failure_endings") or {}
+    endings = (
+        "<p>failed episodes ended with: "
+        + ", ".join(f"{html.escape(k)} ({n})" for k, n in counts.items())
+        + "</p>"
+        if counts
+        else ""
+    )
     page = (
         "<!doctype html><meta charset='utf-8'><title>evaluation</title>"
         "<style>body{font-family:sans-serif}.row{display:flex;gap:2em}</style>"
         f"<h1>{html.escape(str(result.get('task', '')))}: {rate:.1%} success (95% CI {low:.1%}-{high:.1%})</h1>"
         f"<p>{result['episodes']} episodes, mean return {result['mean_return']:.2f}, "
-        f"mean length {result['mean_length']:.1f} steps</p>"
+        f"mean length {result['mean_length']:.1f} steps</p>{endings}"
         f"<img src='eval.png'><div class='row'>{''.join(columns)}</div>"
     )
     path.write_text(page)

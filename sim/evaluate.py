@@ -164,6 +164,8 @@ def run_wave(
                 results[i] = {"seed": first_seed + int(i), "success": bool(ever_success[i]),
                               "return": float(info["episode_return"][i]), "length": int(info["episode_length"][i]),
                               "diverged": bool(info["diverged"][i])}  # fmt: skip
+                if not ever_success[i] and info.get("endings", [""] * n)[i]:
+                    results[i]["ending"] = info["endings"][i]  # type: ignore[index]
     return [r for r in results[:count] if r is not None]
 
 

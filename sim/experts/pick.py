@@ -8,7 +8,9 @@ tries again. An episode chosen for a recovery (``recoveries``) shows one mistake
 at even odds from ``recovery_kinds`` (default ``retry`` and ``correct``): ``retry``, the first grasp
 closes beside the cube and the expert reopens and tries again; ``correct``, the approach stops off to
 one side of the cube and the descent steers back onto it, so the wrist camera sees the cube off-centre
-with the motion that centres it; ``land``, the first attempt is aimed along the closing axis so that a
+with the motion that centres it; ``retry_lifted``, the first grasp closes beside the cube as in ``retry`` but
+the expert lifts before it sees the jaws empty, then reopens over the table and tries again, so the
+demos show what to do once a grasp has come up empty; ``land``, the first attempt is aimed along the closing axis so that a
 jaw comes down on the cube's top, and the expert backs off upward and aims again.
 """
 
@@ -77,7 +79,7 @@ class GraspExpert(Expert):
     """Top-down cube grasping shared by the pick and place experts; subclasses say which cube."""
 
     strategies = ("square", "turned")
-    recovery_choices = ("retry", "correct", "land")
+    recovery_choices = ("retry", "correct", "retry_lifted", "land")
     default_recovery_kinds = ("retry", "correct")
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -90,6 +92,8 @@ class GraspExpert(Expert):
         """Horizontal offset (m) of the approach's goal (non-zero only in a ``correct`` recovery's approach)."""
         self.aiming_off = False
         """Whether the last action came from an approach aimed off the cube on purpose."""
+        self.lift_empty = False
+        """Whether this attempt's deliberate miss is lifted before the expert notices it (``retry_lifted``)."""
         self.tracker = IKTracker(self.model, self.ik)
         self.runner = PhaseRunner(self.tracker, self.control_hz, self.snap_gripper)
         self.roll = 0.0
@@ -107,7 +111,8 @@ class GraspExpert(Expert):
         self.miss, self.land = 0.0, 0.0
         self.off_aim = np.zeros(2)
         kind = self.rng.choice(self.recovery_kinds) if self.recovering else None
-        if kind == "retry":
+        self.lift_empty = kind == "retry_lifted"
+        if kind in ("retry", "retry_lifted"):
             self.miss = float(self.rng.choice([-1.0, 1.0]) * self.rng.uniform(*MISS))
         elif kind == "land":
             self.land = float(self.rng.uniform(*LAND))
@@ -209,11 +214,12 @@ class GraspExpert(Expert):
         return "reopen" if blocked else None
 
     def retry_if_empty(self, privileged: np.ndarray) -> str | None:
-        """Start over if the jaws closed on nothing (the cube was not between them). A grasp that
-        holds ends a staged miss there, so what follows is imitated even if the miss caught the cube."""
+        """Start over if the jaws closed on nothing (the cube was not between them); a ``retry_lifted``
+        miss lifts first and starts over at the lift's check. A grasp that holds ends a staged miss
+        there, so what follows is imitated even if the miss caught the cube."""
         if self.state[5] < EMPTY_GRIP:
-            return "reopen"
-        self.miss, self.land = 0.0, 0.0
+            return None if self.lift_empty else "reopen"
+        self.miss, self.land, self.lift_empty = 0.0, 0.0, False
         return None
 
     def holding(self, privileged: np.ndarray) -> bool:
@@ -225,7 +231,7 @@ class GraspExpert(Expert):
     def start_retry(self, privileged: np.ndarray) -> None:
         """Back off from a failed grasp; the next attempt aims at the cube itself."""
         self.freeze(privileged)
-        self.miss, self.land = 0.0, 0.0
+        self.miss, self.land, self.lift_empty = 0.0, 0.0, False
         self.off_aim = np.zeros(2)
 
     def reopen_goal(self, privileged: np.ndarray) -> ToolPose:

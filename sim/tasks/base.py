@@ -114,6 +114,11 @@ class Task(ABC):
     def reward(self, view: BatchView) -> np.ndarray:
         """(N,) float dense shaping reward in about [0, 1] per step, 1 at success."""
 
+    def endings(self, view: BatchView) -> list[str]:
+        """Where each world's attempt stands, in a few words (read as an episode ends, to sort failed
+        episodes by how they failed); "" for every world of a task that does not tell them apart."""
+        return [""] * view.num_envs
+
     def tcp(self, view: BatchView) -> np.ndarray:
         return view.site_xpos[:, self.tcp_site]  # (N, 3)
 

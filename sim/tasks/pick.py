@@ -23,6 +23,38 @@ def lift_fraction(z: np.ndarray) -> np.ndarray:
     return np.clip((z - CUBE_HALF) / LIFT_HEIGHT, 0.0, 1.0)
 
 
+JAWS_OPEN = 0.8
+"""Gripper angle (rad) above which the jaws count as open (they stop near 0.6 on a 3 cm cube)."""
+LIFTED_JAWS = 0.065
+"""How far (m) above the cube's centre the tcp must be for jaws to count as lifted (the home pose holds
+it 4.8 cm above a cube on the table; the expert lifts it to 12 cm)."""
+AT_CUBE = 0.03
+"""Horizontal distance (m) from the tcp within which the jaws count as at the cube."""
+
+GRASP_ENDINGS = (
+    "cube lifted short of the goal",
+    "closed jaws lifted without the cube",
+    "open jaws above the cube",
+    "open jaws at the cube",
+    "closed jaws at the cube",
+    "jaws away from the cube",
+)
+"""What ``grasp_endings`` tells apart, in the order it checks them."""
+
+
+def grasp_endings(tcp: np.ndarray, cube: np.ndarray, gripper: np.ndarray) -> list[str]:
+    """How a lift attempt stands, per world, from the tcp (N, 3), the cube's centre (N, 3) and the
+    gripper angle (N,): the cube lifted short of success, closed jaws lifted without it, open jaws
+    above it, open or closed jaws down at it, or the jaws away from it."""
+    lifted_cube = cube[:, 2] - CUBE_HALF > 0.01
+    lifted_jaws = tcp[:, 2] - cube[:, 2] > LIFTED_JAWS
+    closed = gripper < JAWS_OPEN
+    near = np.linalg.norm(tcp[:, :2] - cube[:, :2], axis=-1) < AT_CUBE
+    conditions = [lifted_cube, lifted_jaws & closed, near & lifted_jaws, near & ~closed, near]
+    labels = np.select(conditions, GRASP_ENDINGS[:-1], GRASP_ENDINGS[-1])
+    return [str(label) for label in labels]
+
+
 def place_cube(qpos: np.ndarray, adr: int, xy: np.ndarray, yaw: float) -> None:
     qpos[adr : adr + 3] = [xy[0], xy[1], CUBE_HALF]
     qpos[adr + 3 : adr + 7] = yaw_quat(yaw)
@@ -65,6 +97,9 @@ class PickCube(Task):
 
     def success(self, view: BatchView) -> np.ndarray:
         return view.xpos[:, self.cube, 2] - CUBE_HALF >= LIFT_HEIGHT
+
+    def endings(self, view: BatchView) -> list[str]:
+        return grasp_endings(self.tcp(view), view.xpos[:, self.cube], view.qpos[:, self.arm_qpos[-1]])
 
     def reward(self, view: BatchView) -> np.ndarray:
         cube = view.xpos[:, self.cube]
@@ -120,3 +155,7 @@ class PickColor(Task):
         cube = view.xpos[np.arange(view.num_envs), self.cubes[target]]  # (N, 3)
         shaped = 0.3 * reach_reward(self.tcp(view), cube) + 0.6 * lift_fraction(cube[:, 2])
         return np.where(self.success(view), 1.0, shaped)
+
+    def endings(self, view: BatchView) -> list[str]:
+        cube = view.xpos[np.arange(view.num_envs), self.cubes[self.target_index(view.instruction)]]
+        return grasp_endings(self.tcp(view), cube, view.qpos[:, self.arm_qpos[-1]])

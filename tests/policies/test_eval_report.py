@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from honed.sim.eval_report import paired_comparison, summarize, wilson_interval
+from honed.sim.eval_report import paired_comparison, summarize, wilson_interval, write_index
 
 
 def test_wilson_interval_known_values():
@@ -38,6 +38,22 @@ def test_summary_counts_diverged_episodes_as_run_not_won():
     ]
     summary = summarize(episodes)
     assert summary["diverged_episodes"] == 2 and summary["episodes"] == 4 and summary["successes"] == 1
+
+
+def test_summary_counts_how_failed_episodes_ended_most_common_first(tmp_path):
+    endings = ["open jaws at the cube", "closed jaws lifted without the cube", "open jaws at the cube"]
+    episodes = [{"seed": 0, "success": True, "return": 1.0, "length": 5}] + [
+        {"seed": i + 1, "success": False, "return": 0.0, "length": 9, "ending": e}
+        for i, e in enumerate(endings)
+    ]
+    summary = summarize(episodes)
+    assert list(summary["failure_endings"].items()) == [
+        ("open jaws at the cube", 2),
+        ("closed jaws lifted without the cube", 1),
+    ]
+    assert summarize(episodes[:1])["failure_endings"] == {}  # no failure, or a task that names none
+    page = write_index({"task": "pick_cube", **summary}, {}, tmp_path / "index.html").read_text()
+    assert "open jaws at the cube (2), closed jaws lifted without the cube (1)" in page
 
 
 def test_paired_comparison_uses_only_shared_seeds_and_mcnemar():

@@ -16,6 +16,7 @@ from honed.policies import Contract, ContractError, DiffusionPolicy, load_policy
 from honed.policies.train import record_best, train
 from honed.policies.train_config import DEBUG, TrainConfig
 from honed.sim.evaluate import CompareConfig, EvalConfig, compare, evaluate, evaluate_policy
+from honed.sim.tasks.pick import GRASP_ENDINGS
 
 
 def seven_joint_policy(pk) -> DiffusionPolicy:
@@ -74,6 +75,9 @@ def test_episodes_are_paired_by_seed(pk):
     first, again = evaluate_policy(policy, cfg), evaluate_policy(policy, cfg)
     assert [e["seed"] for e in first["per_episode"]] == [40, 41, 42]
     assert first["per_episode"] == again["per_episode"]  # same initial states, same policy noise
+    failed = [e for e in first["per_episode"] if not e["success"]]  # an untrained policy in 2 s
+    assert failed and all(e["ending"] in GRASP_ENDINGS for e in failed)
+    assert sum(first["failure_endings"].values()) == len(failed)
 
 
 def test_executed_steps_beyond_the_horizon_are_refused_before_any_episode(pk, monkeypatch):

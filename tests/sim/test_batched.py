@@ -47,8 +47,10 @@ def test_shapes_dtypes_and_auto_reset():
         obs, reward, terminated, truncated, info = env.step(act)
         returns += reward
         assert not truncated.any() and (info["episode_length"] == 0).all()
+        assert info["endings"] == ["", "", ""]  # no episode ended yet
     obs, reward, terminated, truncated, info = env.step(act)
     assert truncated.all() and info["done"].all()
+    assert info["endings"] == ["jaws away from the cube"] * 3  # read before the reset, at the home pose
     assert (info["episode_length"] == 6).all()
     torch.testing.assert_close(info["episode_return"], returns + reward, rtol=1e-5, atol=1e-5)
     assert reward.shape == (3,) and reward.dtype == torch.float32

@@ -284,6 +284,23 @@ def test_a_deliberate_miss_shows_the_retry_and_still_succeeds(task: str) -> None
     assert expert.miss == 0.0 and succeeded
 
 
+@pytest.mark.parametrize("task", ("pick_cube", "place_cube"))
+def test_a_miss_lifted_before_it_is_noticed_reopens_from_the_lift_and_still_succeeds(task: str) -> None:
+    """A ``retry_lifted`` recovery: the first grasp closes beside the cube and the jaws are lifted empty
+    (not imitated); at the lift's check the expert reopens from up there (imitated) and grasps again."""
+    expert, offset, steps, succeeded = run_recovery(task, "retry_lifted")
+    assert 0.032 <= offset <= 0.04
+    phases = [phase for phase, _, _ in steps]
+    first_reopen = phases.index("reopen")
+    assert phases[first_reopen - 1] == "check", "the empty grasp should be noticed at the lift's check"
+    before = steps[first_reopen - 1][2]
+    assert before[2] > before[5] + 0.04, "the jaws should have been lifted well above the cube"
+    assert before[5] < 0.02, "the cube should still lie on the table"
+    assert all(staged for _, staged, _ in steps[:first_reopen])
+    assert not any(staged for _, staged, _ in steps[first_reopen:])
+    assert phases.count("reopen") > 0 and expert.miss == 0.0 and not expert.lift_empty and succeeded
+
+
 def test_an_approach_aimed_off_the_cube_is_corrected_on_the_way_down() -> None:
     """A ``correct`` recovery: the approach stops 6-14 mm to one side of its usual goal (not imitated),
     the descent steers onto the cube (imitated) and the grasp holds the first time."""

@@ -7,6 +7,7 @@ from honed.features import ACTION, PRIVILEGED, STATE, TASK
 from honed.sim import make_env
 from honed.sim.tasks import TASKS
 from honed.sim.tasks.base import HOME_QPOS
+from honed.sim.tasks.pick import grasp_endings
 
 
 @pytest.mark.parametrize("task", TASKS.names())
@@ -58,6 +59,41 @@ def test_pick_cube_success_predicate_on_lifted_cube():
     env.core.backend.refresh()
     assert task.success(env.core.backend.view(env.core.instruction))[0]
     env.close()
+
+
+def test_grasp_endings_name_where_a_lift_attempt_stopped() -> None:
+    cube = np.array([[0.2, 0.0, 0.015]] * 6)
+    tcp = np.array([
+        [0.2, 0.0, 0.07],  # cube in the jaws, lifted 3 cm: short of the 5 cm goal
+        [0.21, 0.01, 0.11],  # closed jaws 9.5 cm up, the cube still on the table
+        [0.21, 0.0, 0.03],  # open jaws 1 cm beside the cube
+        [0.2, 0.02, 0.02],  # closed jaws 2 cm beside it, at its height
+        [0.3, 0.0, 0.02],  # 10 cm away
+        [0.2, 0.0, 0.11],  # open jaws high above it
+    ])  # fmt: skip
+    cube[0, 2] = 0.045
+    gripper = np.array([0.6, 0.1, 1.0, 0.2, 0.2, 1.0])
+    assert grasp_endings(tcp, cube, gripper) == [
+        "cube lifted short of the goal",
+        "closed jaws lifted without the cube",
+        "open jaws at the cube",
+        "closed jaws at the cube",
+        "jaws away from the cube",
+        "open jaws above the cube",
+    ]
+
+
+@pytest.mark.parametrize("task", ["pick_cube", "pick_color"])
+def test_pick_endings_read_the_scene(task: str) -> None:
+    """The tasks read the tcp, the (named) cube and the gripper joint from the simulated scene."""
+    env = make_env(task)
+    env.reset(seed=0)
+    assert env.core.endings() == ["jaws away from the cube"]  # the home pose, well behind the cubes
+    env.close()
+    other = make_env("push_t")
+    other.reset(seed=0)
+    assert other.core.endings() == [""]  # a task that tells no endings apart
+    other.close()
 
 
 def test_pick_color_success_only_for_named_cube():
