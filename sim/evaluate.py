@@ -161,11 +161,13 @@ def run_wave(
         ever_success |= info["success"].numpy() | terminated.numpy()
         for i in np.flatnonzero(info["done"].numpy()):
             if results[i] is None:
-                results[i] = {"seed": first_seed + int(i), "success": bool(ever_success[i]),
-                              "return": float(info["episode_return"][i]), "length": int(info["episode_length"][i]),
-                              "diverged": bool(info["diverged"][i])}  # fmt: skip
-                if not ever_success[i] and info.get("endings", [""] * n)[i]:
-                    results[i]["ending"] = info["endings"][i]  # type: ignore[index]
+                episode = {"seed": first_seed + int(i), "success": bool(ever_success[i]),
+                           "return": float(info["episode_return"][i]), "length": int(info["episode_length"][i]),
+                           "diverged": bool(info["diverged"][i])}  # fmt: skip
+                ending = info.get("endings", [""] * n)[i]  # where the task names how an attempt stood
+                if ending and not ever_success[i]:
+                    episode["ending"] = ending
+                results[i] = episode
     return [r for r in results[:count] if r is not None]
 
 

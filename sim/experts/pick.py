@@ -8,10 +8,11 @@ tries again. An episode chosen for a recovery (``recoveries``) shows one mistake
 at even odds from ``recovery_kinds`` (default ``retry`` and ``correct``): ``retry``, the first grasp
 closes beside the cube and the expert reopens and tries again; ``correct``, the approach stops off to
 one side of the cube and the descent steers back onto it, so the wrist camera sees the cube off-centre
-with the motion that centres it; ``retry_lifted``, the first grasp closes beside the cube as in ``retry`` but
-the expert lifts before it sees the jaws empty, then reopens over the table and tries again, so the
-demos show what to do once a grasp has come up empty; ``land``, the first attempt is aimed along the closing axis so that a
-jaw comes down on the cube's top, and the expert backs off upward and aims again.
+with the motion that centres it; ``retry_lifted``, the first grasp closes beside the cube as in
+``retry`` but the expert lifts before it sees the jaws empty, then reopens up there and tries again,
+so the demos show what to do once a grasp has come up empty; ``land``, the first attempt is aimed
+along the closing axis so that a jaw comes down on the cube's top, and the expert backs off upward
+and aims again.
 """
 
 from __future__ import annotations
