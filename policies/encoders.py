@@ -160,12 +160,25 @@ class PrivilegedPoseHead(nn.Module):
     poses: such an object looks the same every quarter turn, so its quaternion cannot be read from
     an image, only memorised per training scene. For each, the head's first two outputs of the
     quaternion regress (cos 4ψ, sin 4ψ) of its yaw ψ instead, and the other two are left out of the loss.
+
+    ``offsets`` lists pairs (a, b) of where two positions start in the poses (pick_cube's cube and
+    jaws: (3, 0)): the head also regresses tanh((p_a - p_b) / offset_scale) per axis, the object's
+    offset from the jaws, which is fine-grained near a grasp and saturates far from it. Every frame
+    of an approach shows another offset, so the encoders learn it from dense data rather than from
+    the one object position each demo holds; ``read`` leaves these outputs out.
     """
 
     weights: Tensor
-    """(P,) 1 for each output in the loss, 0 for the left-out quaternion slots."""
+    """(P + 3 * len(offsets),) 1 for each output in the loss, 0 for the left-out quaternion slots."""
 
-    def __init__(self, in_dim: int, stats: Mapping[str, np.ndarray], square_yaw_at: tuple[int, ...] = ()):
+    def __init__(
+        self,
+        in_dim: int,
+        stats: Mapping[str, np.ndarray],
+        square_yaw_at: tuple[int, ...] = (),
+        offsets: tuple[tuple[int, int], ...] = (),
+        offset_scale: float = 0.05,
+    ):
         super().__init__()
         size = int(np.asarray(stats["mean"]).size)
         outside = [s for s in square_yaw_at if not 0 <= s <= size - 4]
@@ -174,27 +187,39 @@ class PrivilegedPoseHead(nn.Module):
                 f"pose_square_yaw_at {outside}: a quaternion there does not fit in observation.privileged's "
                 f"{size} values; set policy.pose_square_yaw_at to where the task's quaternions start"
             )
+        stray = [list(pair) for pair in offsets if not all(0 <= s <= size - 3 for s in pair)]
+        if stray:
+            raise ValueError(
+                f"pose_offsets {stray}: a position there does not fit in observation.privileged's {size} "
+                "values; set policy.pose_offsets to pairs of where the task's positions start"
+            )
         features = Features({PRIVILEGED: Feature((size,), "float32")})
         self.normalizer = Normalizer(features, {PRIVILEGED: stats}, [PRIVILEGED])
-        self.linear = nn.Linear(in_dim, size)
+        self.size = size
+        self.linear = nn.Linear(in_dim, size + 3 * len(offsets))
         self.square_yaw_at = tuple(square_yaw_at)
-        weights = torch.ones(size)
+        self.offsets = tuple((int(a), int(b)) for a, b in offsets)
+        self.offset_scale = offset_scale
+        weights = torch.ones(size + 3 * len(offsets))
         for start in self.square_yaw_at:
             weights[start + 2 : start + 4] = 0
         self.register_buffer("weights", weights, persistent=False)
 
     def targets(self, poses: Tensor) -> Tensor:
-        """What the head regresses (N, P): the scaled poses, square prisms' yaws as (cos 4ψ, sin 4ψ)."""
+        """What the head regresses (N, P + 3 * len(offsets)): the scaled poses, square prisms' yaws as
+        (cos 4ψ, sin 4ψ), then the offsets."""
         target = self.normalizer.normalize(PRIVILEGED, poses.float())  # (N, P)
         for start in self.square_yaw_at:
             target[:, start : start + 2] = square_yaw_target(poses[:, start : start + 4].float())
             target[:, start + 2 : start + 4] = 0
-        return target
+        offsets = [torch.tanh((poses[:, a : a + 3] - poses[:, b : b + 3]).float() / self.offset_scale)
+                   for a, b in self.offsets]  # fmt: skip
+        return torch.cat([target, *offsets], dim=-1)  # (N, P + 3 * len(offsets))
 
     def read(self, image_features: Tensor) -> Tensor:
         """Poses (N, P) in the data's units from image features; a square prism's quaternion slots
         hold (cos 4ψ, sin 4ψ, -, -) instead."""
-        scaled = self.linear(image_features)  # (N, P)
+        scaled = self.linear(image_features)[:, : self.size]  # (N, P)
         poses = self.normalizer.unnormalize(PRIVILEGED, scaled)
         for start in self.square_yaw_at:
             poses[:, start : start + 2] = scaled[:, start : start + 2]

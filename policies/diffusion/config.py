@@ -78,6 +78,12 @@ class DiffusionConfig:
     """Where quaternions of square prisms start in observation.privileged (pick_cube's cube: [6]):
     the pose loss regresses (cos 4ψ, sin 4ψ) of their yaw ψ in place of the quaternion, which an
     image cannot tell apart from a quarter turn ([]: every value of the poses as recorded)."""
+    pose_offsets: list[list[int]] = field(default_factory=list)
+    """Pairs [a, b] of where two positions start in observation.privileged (pick_cube's cube and jaws:
+    [[3, 0]]): the pose loss also regresses tanh((p_a - p_b) / pose_offset_scale), the object's offset
+    from the jaws, dense in every approach and fine near a grasp ([]: off)."""
+    pose_offset_scale: float = 0.05
+    """Distance in metres at which pose_offsets' targets reach tanh(1): finer below, saturating above."""
     image_action_grad: float = 1.0
     """Share of the action loss's gradient that reaches the image encoders (1: all of it; 0: they
     learn from the pose loss alone; below 1 needs privileged_aux_weight > 0)."""
@@ -140,6 +146,21 @@ class DiffusionConfig:
             raise ValueError(
                 "pose_square_yaw_at shapes the pose loss, and privileged_aux_weight=0 turns it off: "
                 "set policy.privileged_aux_weight > 0 or policy.pose_square_yaw_at=[]"
+            )
+        if self.pose_offsets and self.privileged_aux_weight == 0:
+            raise ValueError(
+                "pose_offsets shape the pose loss, and privileged_aux_weight=0 turns it off: "
+                "set policy.privileged_aux_weight > 0 or policy.pose_offsets=[]"
+            )
+        if any(len(pair) != 2 for pair in self.pose_offsets):
+            raise ValueError(
+                f"pose_offsets {self.pose_offsets} must be pairs [object, jaws] of where positions start in "
+                "observation.privileged: set, say, policy.pose_offsets=[[3,0]]"
+            )
+        if not 0 < self.pose_offset_scale < float("inf"):
+            raise ValueError(
+                f"pose_offset_scale ({self.pose_offset_scale}) must be a finite distance > 0 in metres: "
+                "set policy.pose_offset_scale to, say, 0.05"
             )
         if self.image_scaling not in IMAGE_SCALINGS:
             raise ValueError(

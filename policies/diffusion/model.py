@@ -106,6 +106,8 @@ class DiffusionPolicy(Policy):
             config.image_dim * len(self.image_keys),
             contract.stats[PRIVILEGED],
             tuple(config.pose_square_yaw_at),
+            tuple((a, b) for a, b in config.pose_offsets),
+            config.pose_offset_scale,
         )
 
     @staticmethod

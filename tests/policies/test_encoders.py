@@ -217,3 +217,54 @@ def test_a_square_yaw_outside_the_poses_or_without_the_pose_loss_is_refused(pk):
     with pytest.raises(ValueError, match="privileged_aux_weight > 0 or policy.pose_square_yaw_at=\\[\\]"):
         DiffusionConfig(pose_square_yaw_at=[6]).validate()
     DiffusionConfig(pose_square_yaw_at=[6], privileged_aux_weight=1.0).validate()
+
+
+@settings(max_examples=50, deadline=None)
+@given(offset=st.lists(st.floats(-0.3, 0.3), min_size=3, max_size=3), scale=st.floats(0.01, 0.2))
+def test_the_offset_target_is_tanh_of_the_objects_offset_from_the_jaws(pk, offset, scale):
+    from honed.policies.encoders import PrivilegedPoseHead
+
+    head = PrivilegedPoseHead(4, pk.unit_stats(10), square_yaw_at=(6,), offsets=((3, 0),), offset_scale=scale)
+    poses = cube_poses(np.array([0.3, 0.3]), np.zeros((2, 2)))
+    poses[1, 3:6] = poses[1, 0:3] + torch.tensor(offset)  # the cube moved, the jaws stayed
+    targets = head.targets(poses)
+    assert targets.shape == (2, 13)
+    torch.testing.assert_close(targets[1, :6], poses[1, :6])  # unit stats: positions as recorded
+    expected = np.tanh((np.asarray(poses[1, 3:6] - poses[1, 0:3], dtype=np.float64)) / scale)
+    np.testing.assert_allclose(targets[1, 10:].numpy(), expected, atol=1e-5)
+    assert bool(torch.all(targets[:, 10:].abs() <= 1))
+    assert head.read(torch.zeros(2, 4)).shape == (2, 10)  # positions and yaw only, not the offsets
+
+
+def test_an_offset_heads_loss_counts_each_offset_output_beside_the_poses():
+    from honed.policies.encoders import PrivilegedPoseHead
+
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(-0.1, 0.1, (100, 2))
+    poses = cube_poses(rng.uniform(-np.pi, np.pi, 100), xy)
+    stats = {"mean": np.zeros(10), "std": np.ones(10), "min": np.full(10, -0.2), "max": np.full(10, 0.2)}
+    head = PrivilegedPoseHead(16, stats, square_yaw_at=(6,), offsets=((3, 0),))
+    features = torch.randn(100, 16)
+    design = torch.cat([features, torch.ones(100, 1)], dim=1)
+    targets = head.targets(poses)
+    solution = torch.linalg.lstsq(design, targets).solution  # (17, 13)
+    with torch.no_grad():
+        head.linear.weight.copy_(solution[:16].T)
+        head.linear.bias.copy_(solution[16])
+        fitted = float(head(features, poses))
+        head.linear.bias[10:] += 0.5  # the offsets' outputs off by 0.5 each
+        assert float(head(features, poses)) == pytest.approx(fitted + 3 * 0.25 / 11, rel=0.05)
+
+
+def test_offsets_outside_the_poses_or_without_the_pose_loss_are_refused(pk):
+    from honed.policies.encoders import PrivilegedPoseHead
+
+    with pytest.raises(ValueError, match="pose_offsets \\[\\[8, 0\\]\\].*10 values"):
+        PrivilegedPoseHead(4, pk.unit_stats(10), offsets=((8, 0),))
+    with pytest.raises(ValueError, match="privileged_aux_weight > 0 or policy.pose_offsets=\\[\\]"):
+        DiffusionConfig(pose_offsets=[[3, 0]]).validate()
+    with pytest.raises(ValueError, match="pairs \\[object, jaws\\].*policy.pose_offsets=\\[\\[3,0\\]\\]"):
+        DiffusionConfig(pose_offsets=[[3, 0, 1]], privileged_aux_weight=1.0).validate()
+    with pytest.raises(ValueError, match="pose_offset_scale \\(0.0\\) must be a finite distance"):
+        DiffusionConfig(pose_offset_scale=0.0).validate()
+    DiffusionConfig(pose_offsets=[[3, 0]], privileged_aux_weight=1.0).validate()

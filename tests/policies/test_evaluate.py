@@ -197,12 +197,13 @@ def test_train_then_evaluate_end_to_end(demo_store, tmp_path):
 
 
 def test_a_pose_loss_run_on_twin_demos_evaluates_without_reading_object_poses(demo_store, tmp_path):
-    """With pose_on_not_imitated the staged mistakes' frames start samples too (for the pose loss)."""
+    """With pose_on_not_imitated the staged mistakes' frames start samples too (for the pose loss); the
+    cube's offset from the jaws joins the head's targets, and the checkpoint loads back with that head."""
     cfg = TrainConfig(**{**DEBUG.__dict__, "dataset": str(demo_store), "output": str(tmp_path / "run"),
                          "steps": 2, "batch_size": 4, "log_every": 1, "progress": False})  # fmt: skip
     cfg.policy = type(DEBUG.policy)(**{**DEBUG.policy.__dict__, "cameras": ["front"], "unet_widths": [16, 32],
                                        "image_width": 16, "privileged_aux_weight": 1.0,
-                                       "pose_on_not_imitated": True})  # fmt: skip
+                                       "pose_on_not_imitated": True, "pose_offsets": [[3, 0]]})  # fmt: skip
     summary = train(cfg)
     assert summary["dataset"]["samples"] == EpisodeStore.open(demo_store).num_frames
     rows = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
