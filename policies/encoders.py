@@ -196,11 +196,12 @@ class PrivilegedPoseHead(nn.Module):
         features = Features({PRIVILEGED: Feature((size,), "float32")})
         self.normalizer = Normalizer(features, {PRIVILEGED: stats}, [PRIVILEGED])
         self.size = size
-        self.linear = nn.Linear(in_dim, size + 3 * len(offsets))
         self.square_yaw_at = tuple(square_yaw_at)
         self.offsets = tuple((int(a), int(b)) for a, b in offsets)
         self.offset_scale = offset_scale
-        weights = torch.ones(size + 3 * len(offsets))
+        outputs = size + 3 * len(self.offsets)
+        self.linear = nn.Linear(in_dim, outputs)
+        weights = torch.ones(outputs)
         for start in self.square_yaw_at:
             weights[start + 2 : start + 4] = 0
         self.register_buffer("weights", weights, persistent=False)
