@@ -101,6 +101,11 @@ def lookup(registry: Registry[Any], name: str) -> Any:
     return registry.get(name)
 
 
+def takes(registry_entry: Callable[..., Any], name: str) -> bool:
+    """Whether a registered factory declares the argument ``name`` (the twin robot takes ``task``)."""
+    return name in inspect.signature(registry_entry).parameters
+
+
 def build(
     registry_entry: Callable[..., Any],
     offered: dict[str, Any],
@@ -141,7 +146,8 @@ def record(cfg: RecordConfig) -> int:
     store = open_store_for(robot, cfg.store, cfg.fps, getattr(robot, "robot_type", robot.name))
     meta = {"operator": cfg.operator or None, "teleop": cfg.teleop, "robot": robot.name,
             "robot_id": cfg.robot_id or getattr(robot, "id", None) or robot.name,
-            "calibration_hash": getattr(robot, "calibration_hash", None)}  # fmt: skip
+            "calibration_hash": getattr(robot, "calibration_hash", None),
+            "twin_task": cfg.task if takes(lookup(ROBOTS, cfg.robot), "task") else None}  # fmt: skip
     keys, terminal = terminal_events(teleop)
     recorder = Recorder(robot, teleop, store, cfg.instruction, cfg.episode_s, cfg.reset_s, cfg.realtime, meta,
                         keys, cfg.progress, cfg.seed)  # fmt: skip

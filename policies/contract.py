@@ -61,6 +61,8 @@ class Contract:
     """Action representation: absolute_joint, delta_joint, absolute_ee or delta_ee."""
     tasks: tuple[str, ...] = field(default_factory=tuple)
     """Task instructions seen in training (the learned task embedding knows only these)."""
+    trained_tasks: tuple[str, ...] = field(default_factory=tuple)
+    """Registered twin tasks the training data came from (empty when the data does not say)."""
 
     def __post_init__(self) -> None:
         if ACTION not in self.features:
@@ -100,6 +102,8 @@ class Contract:
             "action_space": self.action_space,
             "tasks": list(self.tasks),
         }
+        if self.trained_tasks:  # absent when unknown, so contracts written before it keep their digest
+            body["trained_tasks"] = list(self.trained_tasks)
         return {**body, "digest": _digest(body)}
 
     @property
@@ -123,6 +127,7 @@ class Contract:
                 n_action_steps=int(body["n_action_steps"]),
                 action_space=str(body.get("action_space", "absolute_joint")),
                 tasks=tuple(str(t) for t in body.get("tasks", [])),
+                trained_tasks=tuple(str(t) for t in body.get("trained_tasks", [])),
             )
         except KeyError as e:
             raise ContractError(f"{where}: missing field {e.args[0]!r}") from None

@@ -85,8 +85,12 @@ def select_episodes(metas: list[dict[str, Any]], rule: str) -> list[int]:
     raise ValueError(f"episodes={rule!r}: use all, success or first:N")
 
 
-def dataset_contract(policy_cls: type[Policy], pcfg: Any, dataset: Any) -> Contract:
-    """The contract a policy trained on ``dataset`` makes; ValueError naming keys the data lacks."""
+def dataset_contract(policy_cls: type[Policy], pcfg: Any, dataset: Any, task: str = "") -> Contract:
+    """The contract a policy trained on ``dataset`` makes; ValueError naming keys the data lacks.
+
+    Its ``trained_tasks`` are the twin tasks the dataset's episodes name (``twin_task`` in their
+    metadata) plus ``task``, the twin task the run evaluates on.
+    """
     keys = policy_cls.input_keys(pcfg, dataset.features)
     targets = policy_cls.training_targets(pcfg, dataset.features)
     feats = {k: dataset.features[k] if k != TASK else Feature((1,), "string") for k in [*keys, ACTION]}
@@ -98,7 +102,16 @@ def dataset_contract(policy_cls: type[Policy], pcfg: Any, dataset: Any) -> Contr
         horizon=pcfg.horizon,
         n_action_steps=pcfg.n_action_steps,
         tasks=tuple(sorted(set(dataset.tasks))),
+        trained_tasks=tuple(sorted(recorded_twin_tasks(dataset) | ({task} if task else set()))),
     )
+
+
+def recorded_twin_tasks(dataset: Any) -> set[str]:
+    """Twin task names the training episodes were recorded in (``twin_task`` of their metadata)."""
+    entries = dataset.store.index.episodes
+    return {
+        str(entries[i].meta["twin_task"]) for i in dataset.episode_ids if entries[i].meta.get("twin_task")
+    }
 
 
 def check_task(contract: Contract, task: str) -> None:
@@ -218,7 +231,7 @@ def build(cfg: TrainConfig, dataset: Any, root: Path) -> tuple[Policy, Path | No
     """The policy: fresh from the config, from ``init_from``'s weights, or the run's last checkpoint
     when resuming (each checked against the config and the dataset)."""
     cls = policy_class_for(cfg.policy)
-    contract = dataset_contract(cls, cfg.policy, dataset)
+    contract = dataset_contract(cls, cfg.policy, dataset, cfg.task)
     if cfg.init_from:  # its normalisation statistics carry over with its weights
         check_config(cls, cfg.policy, Path(cfg.init_from), f"init_from={cfg.init_from}")
         start = read_contract(cfg.init_from)
