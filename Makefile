@@ -3,6 +3,7 @@ SHELL := /bin/bash
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 export UV_PYTHON_DOWNLOADS ?= never
+USER_PATH := $(PATH)
 export PATH := $(HOME)/.local/bin:$(PATH)
 APT_PACKAGES := libegl1 libgl1-mesa-dri libegl-mesa0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -24,6 +25,8 @@ system-deps:
 
 sync:
 	@uv sync --locked --all-extras --quiet
+	@PATH="$(USER_PATH)" command -v uv >/dev/null 2>&1 || echo "[honed] uv is in $$(dirname $$(command -v uv)), not on your shell's PATH: run \
+	'export PATH=$$(dirname $$(command -v uv)):\$$PATH' (add it to ~/.bashrc) for 'uv run honed-...', or 'source .venv/bin/activate' for 'honed-...'"
 
 # Every stage, end to end, on the MuJoCo twin (CPU). Outputs land in outputs/demo/.
 demo: bootstrap
