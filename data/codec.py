@@ -1,4 +1,6 @@
-"""Camera-frame codec of the episode store: baseline JPEG through OpenCV (libjpeg-turbo).
+"""Camera-frame codec of the episode store: baseline JPEG (libjpeg-turbo), encoded through OpenCV and
+decoded through simplejpeg, which hands libjpeg's warnings on a damaged frame to honed's log instead of
+printing them on the terminal.
 
 Chosen by measurement (``honed-bench codecs``, figures in docs/data.md): against PNG, WebP, zstd on raw
 pixels and AV1 video it gives the best balance of size, encode time on a busy 2-core machine and
@@ -11,6 +13,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import simplejpeg
+
+from honed.log import third_party
 
 cv2.setNumThreads(1)
 
@@ -42,12 +47,20 @@ class JpegCodec:
         return buf.tobytes()
 
     def decode(self, data: bytes | np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
-        """Decode to RGB uint8 (H, W, 3); with ``shape``, raise FrameDecodeError if it differs."""
+        """Decode to RGB uint8 (H, W, 3); with ``shape``, raise FrameDecodeError if it differs.
+
+        A damaged frame that libjpeg still decodes (``Corrupt JPEG data: premature end of data
+        segment``, say) is returned as libjpeg recovers it, and its warning goes to honed's log.
+        """
         buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
-        bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
-        if bgr is None:
-            raise FrameDecodeError(f"{buf.size} bytes do not decode as JPEG")
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)  # (H, W, 3)
+        try:
+            rgb = simplejpeg.decode_jpeg(buf, colorspace="RGB", strict=True)  # (H, W, 3)
+        except ValueError as warning:
+            try:
+                rgb = simplejpeg.decode_jpeg(buf, colorspace="RGB", strict=False)
+            except ValueError as e:
+                raise FrameDecodeError(f"{buf.size} bytes do not decode as JPEG ({e})") from e
+            third_party("libjpeg").warning("a %d-byte JPEG frame decoded with: %s", buf.size, warning)
         if shape is not None and rgb.shape != tuple(shape):
             raise FrameDecodeError(f"frame decodes to shape {rgb.shape}, expected {tuple(shape)}")
         return rgb

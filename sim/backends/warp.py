@@ -1,7 +1,8 @@
 """``warp`` backend: MuJoCo Warp on the same MJCF and task code, N worlds as one batch of arrays.
 
 Runs on Warp's CPU device where no CUDA device exists, and on CUDA elsewhere (``device=cuda:0``).
-Contact and constraint buffers are sized per world from the scene (``nconmax``, ``njmax``).
+Contact and constraint buffers are sized per world from the scene (``nconmax``, ``njmax``). What Warp
+prints while it starts and loads its kernel modules goes to honed's log file (:mod:`honed.log`).
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ class WarpBackend(PhysicsBackend):
         nconmax: int = 48,
         njmax: int = 192,
     ):
+        from honed.log import route_warp
+
+        wp = route_warp()  # Warp's start-up and module-loading lines go to honed's log
         import mujoco_warp as mjw
-        import warp as wp
 
         super().__init__(model, num_envs, substeps)
-        wp.config.quiet = True  # type: ignore[attr-defined]
-        wp.init()
         self.wp, self.mjw = wp, mjw
         self.device = wp.get_device(device or ("cuda:0" if wp.is_cuda_available() else "cpu"))
         with wp.ScopedDevice(self.device):

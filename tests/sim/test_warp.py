@@ -53,3 +53,30 @@ def test_warp_observations_have_the_shared_keys(pair):
     obs = warp.observe()
     assert obs["observation.state"].shape == (3, 12)
     assert np.isfinite(obs["observation.privileged"]).all()
+
+
+WARP_STEP = """
+import numpy as np
+from honed.sim.config import SimConfig
+from honed.sim.core import TwinCore
+from honed.sim.tasks.base import HOME_QPOS
+core = TwinCore(SimConfig(task="pick_cube"), 1, "warp", device="cpu")
+core.step(HOME_QPOS[None])
+core.close()
+"""
+
+
+def test_warp_start_up_and_module_loading_go_to_the_log_not_the_terminal(tmp_path, capfd):
+    """A fresh process (Warp starts and loads its modules once per process), its descriptors captured."""
+    import os
+    import subprocess
+    import sys
+
+    log_file = tmp_path / "honed.log"
+    env = {**os.environ, "HONED_LOG_FILE": str(log_file)}
+    subprocess.run([sys.executable, "-c", WARP_STEP], env=env, check=True, timeout=900)
+    out, err = capfd.readouterr()
+    assert "Warp" not in out + err and "load on device" not in out + err
+    text = log_file.read_text()
+    assert "honed.third_party.warp DEBUG Warp " in text and " initialized:" in text
+    assert "load on device 'cpu'" in text
