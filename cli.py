@@ -23,6 +23,8 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from honed.log import setup as setup_log
+
 
 @dataclass
 class Verb:
@@ -130,4 +132,6 @@ def run(prog: str, verbs: dict[str, Verb], argv: Sequence[str] | None = None) ->
         print(f"honed-{prog} {verb}: {spec.help}\n\nfields (key=value):{presets}")
         print("\n".join(describe(spec.config)))
         return None
-    return spec.run(load_config(prog, verbs, verb, rest))
+    cfg = load_config(prog, verbs, verb, rest)
+    setup_log()  # honed's log file, and third-party noise into it (honed.log)
+    return spec.run(cfg)
