@@ -25,6 +25,8 @@ class JointBackend(ABC):
         self.torque_on: np.ndarray = np.zeros(n, dtype=bool)
         self.goal: np.ndarray = np.zeros(n)
         self.torque_scale: np.ndarray = np.ones(n)
+        self.sim_time = 0.0
+        """Seconds of motion simulated so far; behind the wall clock when the host is too busy to keep up."""
 
     def drive(self, torque_on: np.ndarray, goal: np.ndarray, torque_scale: np.ndarray) -> None:
         """Set which joints are powered, their goals (rad) and torque limits (fraction)."""
@@ -63,6 +65,7 @@ class KinematicJoints(JointBackend):
         new_q = np.clip(self.q + step, self.arm.low, self.arm.high)
         self.qd = (new_q - self.q) / dt
         self.q = new_q
+        self.sim_time += dt
 
     def state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         effort = np.where(self.torque_on, np.clip((self.goal - self.q) / 0.5, -1, 1), 0.0)
@@ -70,7 +73,8 @@ class KinematicJoints(JointBackend):
 
 
 class TwinJoints(JointBackend):
-    """The arm of the MuJoCo twin, stepped in real time."""
+    """The arm of the MuJoCo twin, stepped in real time; a host too busy to keep up loses the time beyond
+    MAX_CATCH_UP_S per call, so ``sim_time`` then falls behind the wall clock."""
 
     MAX_CATCH_UP_S = 0.5
     """Longest stretch of simulated time caught up in one call; beyond it the clock is re-anchored."""
@@ -125,6 +129,7 @@ class TwinJoints(JointBackend):
                 mujoco.mj_step(self.model, self.data)
             self.data.qpos[self.qadr] = np.where(held, end, self.data.qpos[self.qadr])
         self._t += steps * dt
+        self.sim_time += steps * dt
 
     def state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         q = self.data.qpos[self.qadr].copy()

@@ -8,11 +8,15 @@ import sys
 import threading
 import time
 
+HUNG_S = 300.0
+"""How long to wait for a line the emulator prints before calling it hung (a process that ends stops the
+wait at once; a busy machine only makes the line late, and the importing and programming take seconds)."""
+
 
 class EmulatorProcess:
     """Starts an emulator process and waits for the device path it prints."""
 
-    def __init__(self, *args: str, startup_s: float = 60.0):
+    def __init__(self, *args: str, startup_s: float = HUNG_S):
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "honed.hardware.cli", "emulate", *args],
             stdout=subprocess.PIPE,
@@ -46,7 +50,7 @@ class EmulatorProcess:
         self.stop()
         raise RuntimeError(f"emulator printed no {prefix!r} line within {timeout} s; it said: {self.lines}")
 
-    def wait_calibration(self, timeout: float = 30.0) -> str:
+    def wait_calibration(self, timeout: float = HUNG_S) -> str:
         """Path of the calibration file it wrote (with calibrated_as=...)."""
         return self.wait_for("calibration: ", timeout)
 

@@ -4,6 +4,10 @@ One loop (own thread or process) reads instruction packets from the pty master, 
 from the emulated servos' memories, and steps the joints (the MuJoCo twin) in real time between
 packets. With ``timing`` on, each status packet is released when it would have finished arriving
 on a real bus: instruction bytes and reply bytes at the baud rate plus each servo's return delay.
+
+The joints keep their own clock (``sim_time``): it follows the wall clock while the host keeps up
+and falls behind when the physics is starved of CPU. ``wait_until`` waits on that clock, so a caller
+asks "within so many seconds of the arm's motion", which holds on a busy machine as on an idle one.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import select
 import threading
 import time
 import tty
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -30,13 +35,17 @@ from honed.hardware.emulator.operator import Operator
 from honed.hardware.emulator.registers import TABLES
 from honed.hardware.emulator.servo import EmulatedServo
 from honed.hardware.motors import MODEL_NUMBER, ROLES, arm_motors, bus_protocol
-from honed.hardware.protocol import BROADCAST_ID, PROTOCOLS, Inst, Instruction, ProtocolError
+from honed.hardware.protocol import BROADCAST_ID, PROTOCOLS, Frame, Inst, Instruction, ProtocolError
 
 log = logging.getLogger(__name__)
 TCGETS2 = 0x802C542A
 IDLE_WAKE_S = 0.01
 SPIN_S = 0.0002
 """Final stretch before a reply's release time that is busy-waited instead of slept."""
+POLL_S = 0.005
+"""Pause between two checks of a condition in ``wait_until``."""
+STALL_S = 120.0
+"""Wall-clock seconds without simulated progress after which ``wait_until`` declares the emulator hung."""
 
 
 @dataclass
@@ -44,11 +53,15 @@ class EmulatorStats:
     """What the emulator saw and did."""
 
     instructions: int = 0
+    writes: int = 0
+    """WRITE and SYNC_WRITE instructions among them (a test can tell that nothing was written)."""
     replies: int = 0
     dropped: int = 0
     corrupted: int = 0
     wrong_baud: int = 0
     bad_packets: int = 0
+    handled: int = 0
+    """Frames dealt with in full, whatever the outcome: their status packets, if any, are on the wire."""
 
 
 class Reply(NamedTuple):
@@ -162,6 +175,44 @@ class BusEmulator:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    # ----- progress ---------------------------------------------------------------------------
+    @property
+    def sim_time(self) -> float:
+        """Seconds of joint motion simulated so far (the emulator's own clock); the registers show the
+        joints as of this time."""
+        with self._lock:
+            return self.joints.sim_time
+
+    def wait_until(
+        self, condition: Callable[[], bool], within_sim_s: float, what: str, stall_s: float = STALL_S
+    ) -> None:
+        """Poll ``condition`` until it holds, allowing ``within_sim_s`` seconds of simulated motion.
+
+        Raises TimeoutError naming ``what`` when the joints have been simulated that long without the
+        condition holding, when the serving loop has stopped, or when the emulator's clock has stood
+        still for ``stall_s`` wall-clock seconds (a hung emulator). How long the host takes to simulate
+        those seconds does not matter.
+        """
+        start = last = self.sim_time
+        still_since = time.monotonic()
+        while True:
+            sim = self.sim_time  # read first: a false condition was still false at this simulated time
+            if condition():
+                return
+            elapsed = sim - start
+            if elapsed >= within_sim_s:
+                raise TimeoutError(f"{what}: not reached within {within_sim_s:g} s of simulated motion")
+            if self._thread is not None and not self._thread.is_alive():
+                raise TimeoutError(f"{what}: the emulator stopped after {elapsed:.2f} s of simulated motion")
+            if sim > last:
+                last, still_since = sim, time.monotonic()
+            elif time.monotonic() - still_since > stall_s:
+                raise TimeoutError(
+                    f"{what}: the emulator's clock stood still for {stall_s:g} s "
+                    f"(hung after {elapsed:.2f} s of simulated motion)"
+                )
+            time.sleep(POLL_S)
+
     # ----- main loop ------------------------------------------------------------------------
     def serve(self) -> None:
         """Answer packets and step the joints until stopped, vanished or out of time."""
@@ -226,20 +277,24 @@ class BusEmulator:
                 del buf[:end]
                 return
             del buf[:end]
-            if self.config.check_baud and port_baudrate(self._slave) != self.servos_baudrate():
-                self.stats.wrong_baud += 1
-                continue
-            try:
-                inst = self.protocol.parse_instruction(frame)
-            except ProtocolError:
-                self.stats.bad_packets += 1
-                continue
-            self.stats.instructions += 1
-            if self._first_packet is None:
-                self._first_packet = received
-            with self._lock:
-                replies = self._execute(inst)
-            self._send(replies, len(self.protocol.frame(frame.id, frame.body)), received)
+            self._handle_frame(frame, received)
+            self.stats.handled += 1
+
+    def _handle_frame(self, frame: Frame, received: float) -> None:
+        if self.config.check_baud and port_baudrate(self._slave) != self.servos_baudrate():
+            self.stats.wrong_baud += 1
+            return
+        try:
+            inst = self.protocol.parse_instruction(frame)
+        except ProtocolError:
+            self.stats.bad_packets += 1
+            return
+        self.stats.instructions += 1
+        if self._first_packet is None:
+            self._first_packet = received
+        with self._lock:
+            replies = self._execute(inst)
+        self._send(replies, len(self.protocol.frame(frame.id, frame.body)), received)
 
     def servos_baudrate(self) -> int:
         rates = {s.baudrate for s in self.servos}
@@ -283,6 +338,7 @@ class BusEmulator:
         if inst.inst == Inst.READ and len(params) == 2 * fs and inst.id != BROADCAST_ID:
             return [self._read(s, p.field(params, 0), p.field(params, 1)) for s in self._addressed(inst.id)]
         if inst.inst == Inst.WRITE and len(params) > fs:
+            self.stats.writes += 1
             return self._write(inst.id, p.field(params, 0), params[fs:])
         if inst.inst == Inst.SYNC_READ and len(params) >= 2 * fs:
             addr, length = p.field(params, 0), p.field(params, 1)
@@ -290,6 +346,7 @@ class BusEmulator:
             servos = [s for i in wanted for s in self._addressed(i) if i != BROADCAST_ID]
             return [self._read(s, addr, length) for s in servos]
         if inst.inst == Inst.SYNC_WRITE and len(params) >= 2 * fs:
+            self.stats.writes += 1
             self._sync_write(p.field(params, 0), p.field(params, 1), params[2 * fs :])
             return []
         self.stats.bad_packets += 1

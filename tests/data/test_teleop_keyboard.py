@@ -19,6 +19,8 @@ from honed.hardware.teleop_keyboard import KeyboardTeleop, TerminalKeys, events_
 KEY_BYTES = {"up": b"\x1b[A", "down": b"\x1b[B", "right": b"\x1b[C", "left": b"\x1b[D", "enter": b"\r",
              "backspace": b"\x7f", "esc": b"\x1b"}  # fmt: skip
 LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
+HUNG_S = 120.0
+"""Cap of each wait for typed keys to take effect: reached only if reading the terminal hung."""
 
 
 @given(st.binary(max_size=200))
@@ -52,7 +54,7 @@ def terminal():
     os.close(slave)
 
 
-def read_keys_until(keys: TerminalKeys, count: int, timeout: float = 5.0) -> list[str]:
+def read_keys_until(keys: TerminalKeys, count: int, timeout: float = HUNG_S) -> list[str]:
     got: list[str] = []
     deadline = time.monotonic() + timeout
     while len(got) < count and time.monotonic() < deadline:
@@ -85,7 +87,7 @@ def test_keyboard_jogs_the_gripper_in_cartesian_space(terminal):
         teleop.reset(obs)
         start, _ = teleop.ik.forward(obs[STATE][:5].astype(np.float64))
         os.write(master, b"wwww")
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + HUNG_S
         action = teleop.get_action(obs)
         while np.allclose(action[:5], obs[STATE][:5], atol=1e-4) and time.monotonic() < deadline:
             action = teleop.get_action(obs)
@@ -95,7 +97,7 @@ def test_keyboard_jogs_the_gripper_in_cartesian_space(terminal):
         assert np.all(action >= SO101.low - 1e-6) and np.all(action <= SO101.high + 1e-6)
         os.write(master, b"\x1b[D")
         teleop_events = teleop.events()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + HUNG_S
         while not teleop_events.rerecord and time.monotonic() < deadline:
             teleop.get_action(obs)
             teleop_events = teleop.events()
@@ -109,7 +111,7 @@ def test_keyboard_gripper_keys_open_and_close_within_range(terminal):
     with teleop:
         teleop.reset(obs)
         os.write(master, b"cccccccc")  # far more closing than the range allows
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + HUNG_S
         action = teleop.get_action(obs)
         while action[5] > SO101.lower[5] + 1e-6 and time.monotonic() < deadline:
             action = teleop.get_action(obs)

@@ -1,4 +1,8 @@
-"""Shared fixtures: emulated servo buses on real pseudo-terminals, opened with real pyserial."""
+"""Shared fixtures: emulated servo buses on real pseudo-terminals, opened with real pyserial.
+
+Waits end on what they wait for (bytes arriving, a frame handled, an emulator's simulated time),
+never on a guess of how long a busy machine takes; HUNG_S caps each wait only to report a hang.
+"""
 
 from __future__ import annotations
 
@@ -46,18 +50,30 @@ def calibration_dir(tmp_path: Path) -> Path:
     return path
 
 
+HUNG_S = 120.0
+"""Wall-clock cap of every wait here: reached only when what is awaited is hung, not merely slow."""
+
+
 def open_port(path: str, baudrate: int = 1_000_000) -> serial.Serial:
     return serial.Serial(path, baudrate, timeout=0)
 
 
-def transact(port: serial.Serial, packet: bytes, expect: int, timeout: float = 1.0) -> bytes:
+def transact(port: serial.Serial, packet: bytes, expect: int, timeout: float = HUNG_S) -> bytes:
     """Write a packet and collect ``expect`` bytes (or whatever came before the deadline)."""
     port.reset_input_buffer()
     port.write(packet)
     return collect(port, expect, timeout)
 
 
-def collect(port: serial.Serial, expect: int, timeout: float) -> bytes:
+def unanswered(port: serial.Serial, packet: bytes, probe: bytes, probe_reply: bytes) -> bool:
+    """Whether ``packet`` went unanswered: ``probe`` is sent right after it and its reply is the first
+    thing that comes back (the bus answers in order, so any answer to ``packet`` would arrive first)."""
+    port.reset_input_buffer()
+    port.write(packet + probe)
+    return collect(port, len(probe_reply), HUNG_S) == probe_reply
+
+
+def collect(port: serial.Serial, expect: int, timeout: float = HUNG_S) -> bytes:
     out = bytearray()
     deadline = time.monotonic() + timeout
     while len(out) < expect:
@@ -70,12 +86,12 @@ def collect(port: serial.Serial, expect: int, timeout: float) -> bytes:
     return bytes(out)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``condition`` until true; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
+def wait_for(condition: Callable[[], bool], what: str, hung_s: float = HUNG_S) -> None:
+    """Poll ``condition`` until true; fail naming ``what`` if it is still false after ``hung_s`` (a hang)."""
+    deadline = time.monotonic() + hung_s
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            raise AssertionError(f"still waiting for {what} after {hung_s:g} s: hung")
         time.sleep(0.005)
 
 
@@ -89,7 +105,12 @@ def hw() -> object:
     from types import SimpleNamespace
 
     return SimpleNamespace(
-        open_port=open_port, transact=transact, collect=collect, wait_for=wait_for, path_exists=path_exists
+        open_port=open_port,
+        transact=transact,
+        unanswered=unanswered,
+        collect=collect,
+        wait_for=wait_for,
+        path_exists=path_exists,
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 
@@ -32,7 +31,7 @@ def test_handshake_scan_and_raw_reads(protocol: str, emulators, hw) -> None:
     assert emu.servos[2].get("Goal_Position") == 1234
     bus.sync_write("Goal_Position", {"wrist_flex": 2222, "gripper": 2500}, normalize=False)
     goals = lambda: (emu.servos[3].get("Goal_Position"), emu.servos[5].get("Goal_Position"))  # noqa: E731
-    hw.wait_for(lambda: goals() == (2222, 2500), 2.0, "the sync write to land")
+    hw.wait_for(lambda: goals() == (2222, 2500), "the sync write to land")
     assert bus.stats.failures == 0
     bus.port_handler.closePort()
 
@@ -43,7 +42,7 @@ def test_signed_block_reads(emulators, hw) -> None:
     bus.write("Torque_Enable", "shoulder_lift", 1)
     start = bus.read("Present_Position", "shoulder_lift", normalize=False)
     bus.write("Goal_Position", "shoulder_lift", start - 1500, normalize=False)
-    hw.wait_for(lambda: emu.servos[1].get("Present_Velocity") < 0, 2.0, "the joint to move down")
+    emu.wait_until(lambda: emu.servos[1].get("Present_Velocity") < 0, 2.0, "the joint to move down")
     block = bus.sync_read_block("Present_Position", "Present_Velocity")
     assert block["Present_Velocity"]["shoulder_lift"] < -100  # sign-magnitude decoded
     assert block["Present_Velocity"]["shoulder_pan"] == 0
@@ -80,28 +79,39 @@ def test_corrupted_replies_are_rejected_and_retried(emulators) -> None:
     bus.port_handler.closePort()
 
 
-def test_consecutive_failures_raise_within_the_budget(emulators) -> None:
+def failed_attempts(bus) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
+    """(timed-out or corrupt attempts, retries, failed exchanges) of a bus so far."""
+    return bus.stats.timeouts + bus.stats.corrupt, bus.stats.retries, bus.stats.failures
+
+
+def test_consecutive_failures_raise_after_the_attempts(emulators) -> None:
     emu = emulators(robot="so101")
-    policy = RetryPolicy(attempts=4, reply_timeout_ms=10, budget_ms=200)
-    bus = connected_bus(emu, policy)
+    bus = connected_bus(emu, RetryPolicy(attempts=4, reply_timeout_ms=100, budget_ms=60_000))
+    before = failed_attempts(bus)  # a reply slowed by a busy machine may have been retried while connecting
     emu.config.faults.dead_ids = [3]
-    start = time.monotonic()
     with pytest.raises(BusConnectionError, match="after 4 attempts"):
         bus.sync_read("Present_Position", normalize=False)
-    assert time.monotonic() - start < policy.budget_ms / 1000 + 0.1
-    assert (bus.stats.timeouts + bus.stats.corrupt, bus.stats.retries, bus.stats.failures) == (4, 3, 1)
+    after = failed_attempts(bus)
+    assert tuple(a - b for a, b in zip(after, before)) == (4, 3, 1)
     bus.port_handler.closePort()
 
 
 def test_budget_caps_the_attempts(emulators) -> None:
     emu = emulators(robot="so101", faults={"dead_ids": [1]})
     bus = connected_bus(emu, RetryPolicy(attempts=50, reply_timeout_ms=20, budget_ms=60), handshake=False)
-    start = time.monotonic()
     with pytest.raises(BusConnectionError):
         bus.sync_read("Present_Position", normalize=False)
-    assert time.monotonic() - start < 0.06 + 0.1
-    assert bus.stats.timeouts < 50
+    # every attempt but the last waits out its whole reply timeout, so the budget fits at most three;
+    # a busy machine only makes the attempts slower, hence fewer
+    assert 1 <= bus.stats.timeouts <= 3
     bus.port_handler.closePort()
+
+
+def nothing_was_written(bus, emu, writes_before: int) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the emulator received no write since ``writes_before``: a read exchange goes first, and
+    the emulator handles packets in order, so any stray write would have been counted before it."""
+    bus.read("Present_Position", "gripper", normalize=False)
+    return emu.stats.writes == writes_before
 
 
 def test_servo_error_byte_is_reported_per_servo(emulators) -> None:
@@ -117,23 +127,22 @@ def test_servo_error_byte_is_reported_per_servo(emulators) -> None:
 def test_non_finite_values_never_reach_a_register(bad: object, emulators) -> None:
     emu = emulators(robot="so101")
     bus = connected_bus(emu)
-    before = emu.stats.instructions
+    before = emu.stats.writes
     with pytest.raises(ValueError, match="nothing was sent"):
         bus.sync_write("Goal_Position", {"gripper": 2000, "elbow_flex": bad}, normalize=False)
     with pytest.raises(ValueError, match="nothing was sent"):
         bus.write("Goal_Position", "gripper", bad, normalize=False)
-    time.sleep(0.05)  # give a stray packet time to arrive before counting (there must be none)
-    assert emu.stats.instructions == before
+    assert nothing_was_written(bus, emu, before)
     bus.port_handler.closePort()
 
 
 def test_out_of_range_register_values_are_refused(emulators) -> None:
     emu = emulators(robot="so101")
     bus = connected_bus(emu)
-    before = emu.stats.instructions
+    before = emu.stats.writes
     with pytest.raises(ValueError):
         bus.sync_write("Goal_Position", {"gripper": 70_000}, normalize=False)
-    assert emu.stats.instructions == before
+    assert nothing_was_written(bus, emu, before)
     bus.port_handler.closePort()
 
 
@@ -141,9 +150,9 @@ def test_vanished_port_fails_fast(emulators) -> None:
     emu = emulators(robot="so101")
     bus = connected_bus(emu, RetryPolicy(attempts=3, reply_timeout_ms=500, budget_ms=5000))
     emu.vanish()
-    emu._thread.join(timeout=5)
-    start = time.monotonic()
+    emu._thread.join()
+    timeouts = bus.stats.timeouts
     with pytest.raises(PortGoneError):
         bus.sync_read("Present_Position", normalize=False)
-    assert time.monotonic() - start < 0.5  # no waiting out the retries: the port itself is gone
+    assert bus.stats.timeouts == timeouts  # no attempt waited out its reply timeout: the port itself is gone
     bus.port_handler.closePort()

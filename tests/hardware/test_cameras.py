@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import cv2
@@ -63,7 +64,7 @@ def test_opencv_camera_plays_a_video_file_in_its_own_thread(tmp_path: Path, hw) 
             stamps.add(camera.read().timestamp)
             return len(stamps) >= 20
 
-        hw.wait_for(twenty_frames, 5.0, "20 frames")
+        hw.wait_for(twenty_frames, "20 frames")
         assert sorted(stamps)[-1] > first.timestamp  # new frames keep arriving (the 12-frame file loops)
     finally:
         camera.disconnect()
@@ -85,7 +86,14 @@ def test_twin_camera_renders_the_pose_it_is_given(hw) -> None:
         rest = camera.read()
         assert rest.image.shape == (60, 80, 3)
         pose["q"] = np.array([1.2, 0.8, -0.5, 0.3, 0.0, 1.0])
-        hw.wait_for(lambda: camera.read().timestamp > rest.timestamp + 0.05, 5.0, "a frame of the new pose")
+        changed = time.perf_counter()
+        stamps: set[float] = set()
+
+        def two_frames_since() -> bool:  # the first may have read the pose before it changed; the next cannot
+            stamps.add(camera.read().timestamp)
+            return sum(s > changed for s in stamps) >= 2
+
+        hw.wait_for(two_frames_since, "two frames captured after the pose changed")
         moved = camera.read()
         assert np.abs(moved.image.astype(int) - rest.image.astype(int)).mean() > 1.0
     finally:

@@ -53,8 +53,8 @@ def test_every_instruction_is_answered_byte_exactly(protocol: str, emulators, hw
     ids = [1, 2, 3, 4, 5, 6]
     expected = b"".join(p.status(i, 0, le(emu.servos[i - 1].get("Present_Position"), size)) for i in ids)
     assert hw.transact(port, p.sync_read(ids, a["present"], size), len(expected)) == expected
-    silence = hw.transact(port, p.sync_write(a["goal"], size, {i: le(2000 + i, size) for i in ids}), 1, 0.05)
-    assert silence == b""
+    sync_write = p.sync_write(a["goal"], size, {i: le(2000 + i, size) for i in ids})
+    assert hw.unanswered(port, sync_write, p.ping(3), p.status(3, 0, ping_params))
     assert [s.get("Goal_Position") for s in emu.servos] == [2000 + i for i in ids]
     port.close()
 
@@ -64,7 +64,13 @@ def test_broadcast_ping_and_id_change(protocol: str, emulators, hw) -> None:
     p, a = PROTOCOLS[protocol], ADDR[protocol]
     emu = emulators(robot=ROBOT_OF[protocol], ids=[1, 4])
     port = hw.open_port(emu.path)
-    replies = hw.transact(port, p.ping(BROADCAST_ID), 200, 0.1)
+
+    def ping_reply(servo_id: int) -> bytes:
+        servo = next(s for s in emu.servos if s.id == servo_id)
+        model = b"" if protocol == "feetech" else le(servo.get("Model_Number"), 2)
+        return p.status(servo_id, 0, model + (bytes([servo.get("Firmware_Version")]) if model else b""))
+
+    replies = hw.transact(port, p.ping(BROADCAST_ID), len(ping_reply(1) + ping_reply(4)))
     found, pos = [], 0
     while (frame := p.next_frame(replies, pos))[0] is not None:
         found.append(frame[0].id)
@@ -74,8 +80,7 @@ def test_broadcast_ping_and_id_change(protocol: str, emulators, hw) -> None:
         pass
     want = p.status(4, 0)  # the reply comes from the old ID
     assert hw.transact(port, p.write(4, a["id"], bytes([9])), len(want)) == want
-    assert hw.transact(port, p.ping(4), 1, 0.05) == b""
-    assert hw.transact(port, p.ping(9), 6, 0.5)[:2] == b"\xff\xff"
+    assert hw.unanswered(port, p.ping(4), p.ping(9), ping_reply(9))  # only the new ID answers
     port.close()
 
 
@@ -110,10 +115,12 @@ def test_packets_at_the_wrong_baud_rate_go_unanswered(emulators, hw) -> None:
     p = PROTOCOLS["feetech"]
     emu = emulators(robot="so101")
     port = hw.open_port(emu.path, baudrate=57_600)
-    assert hw.transact(port, p.ping(1), 1, 0.1) == b""
-    assert emu.stats.wrong_baud >= 1
+    port.write(p.ping(1))
+    hw.wait_for(lambda: emu.stats.handled == 1, "the emulator to handle the ping sent at 57600 baud")
+    assert (emu.stats.wrong_baud, emu.stats.instructions) == (1, 0)
     port.baudrate = 1_000_000
-    assert hw.transact(port, p.ping(1), 6) == p.status(1, 0)
+    port.write(p.ping(1))
+    assert hw.collect(port, 6) == p.status(1, 0)  # the first ping's answer would have come before it
     port.close()
 
 
@@ -122,13 +129,14 @@ def test_injected_faults(emulators, hw) -> None:
     faults = {"drop_every": 3, "corrupt_every": 5, "dead_ids": [3], "error_ids": [2], "error_byte": 0x20}
     emu = emulators(robot="so101", faults=faults)
     port = hw.open_port(emu.path)
-    answers = [hw.transact(port, p.ping(1), 6, 0.05) for _ in range(6)]
-    assert answers.count(b"") == 2  # every 3rd status packet dropped
-    corrupt = [a for a in answers if a and a != p.status(1, 0)]
-    assert len(corrupt) == 1 and corrupt[0][:-1] == p.status(1, 0)[:-1]
-    assert hw.transact(port, p.ping(3), 1, 0.05) == b""  # a dead servo stays silent
-    emu.config.faults.drop_every = emu.config.faults.corrupt_every = 0
-    assert hw.transact(port, p.ping(2), 6) == p.status(2, 0x20)
+    ok = p.status(1, 0)
+    corrupt = ok[:-1] + bytes([ok[-1] ^ 0x5A])
+    # status packets 1..6 answer six pings of servo 1 (the 3rd and 6th dropped, the 5th corrupted);
+    # the 7th answers servo 2 with its error flags, and nothing else comes before it
+    answers = hw.transact(port, p.ping(1) * 6 + p.ping(2), 5 * len(ok))
+    assert answers == ok + ok + ok + corrupt + p.status(2, 0x20)
+    assert (emu.stats.dropped, emu.stats.corrupted) == (2, 1)
+    assert hw.unanswered(port, p.ping(3), p.ping(1), ok)  # a dead servo stays silent (8th: sent)
     port.close()
 
 
@@ -136,12 +144,12 @@ def test_port_vanishes(emulators, hw) -> None:
     emu = emulators(robot="so101", faults={"vanish_after_s": 0.2})
     port = hw.open_port(emu.path)
     assert hw.transact(port, PROTOCOLS["feetech"].ping(1), 6)  # the clock starts at the first packet
-    hw.wait_for(lambda: emu.vanished, 5.0, "the port to vanish")
+    hw.wait_for(lambda: emu.vanished, "the port to vanish")
     # a vanished pty fails at flush, write or the FIONREAD ioctl, depending on timing: exactly the
     # errors the transport treats as a lost port
     with pytest.raises(PORT_ERRORS):
         hw.transact(port, PROTOCOLS["feetech"].ping(1), 6)
-    hw.wait_for(lambda: not hw.path_exists(emu.path), 5.0, "the device node to go away")
+    hw.wait_for(lambda: not hw.path_exists(emu.path), "the device node to go away")
 
 
 def test_twin_backed_servos_move_the_twin(emulators, hw) -> None:
@@ -152,7 +160,7 @@ def test_twin_backed_servos_move_the_twin(emulators, hw) -> None:
     hw.transact(port, p.write(1, 40, b"\x01"), 6)
     goal = servo.get("Present_Position") + 300
     hw.transact(port, p.write(1, 42, le(goal, 2)), 6)
-    hw.wait_for(lambda: abs(servo.get("Present_Position") - goal) < 15, 5.0, "the twin to reach the goal")
+    emu.wait_until(lambda: abs(servo.get("Present_Position") - goal) < 15, 5.0, "the twin to reach the goal")
     q, _, _ = emu.joints.state()
     assert q[0] == pytest.approx(300 * 2 * np.pi / 4096, abs=0.03)
     port.close()
@@ -161,7 +169,9 @@ def test_twin_backed_servos_move_the_twin(emulators, hw) -> None:
 def test_wave_operator_moves_a_limp_leader(emulators, hw) -> None:
     emu = emulators(robot="so101", role="leader", joints="twin", operator="wave")
     first = emu.joints.state()[0].copy()
-    hw.wait_for(lambda: np.abs(emu.joints.state()[0] - first).max() > 0.2, 5.0, "the hand to move the leader")
+    emu.wait_until(
+        lambda: np.abs(emu.joints.state()[0] - first).max() > 0.2, 5.0, "the hand to move the leader"
+    )
 
 
 @pytest.mark.parametrize("gap_s", [0.01, 0.2, 0.4])
@@ -183,3 +193,49 @@ def test_a_held_twin_arm_follows_the_sweep_when_calls_come_late(gap_s: float) ->
         q, qd, _ = joints.state()
         assert joints.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number == 0, f"diverged at t={now:.2f}"
         assert np.allclose(q, pose) and np.isfinite(qd).all()
+
+
+def test_a_starved_twin_keeps_its_own_clock() -> None:
+    """A call that comes late (a busy host) simulates at most MAX_CATCH_UP_S: the twin's clock falls behind."""
+    from honed.arms import SO101
+    from honed.hardware.emulator.joints import TwinJoints
+
+    joints = TwinJoints(SO101, start=0.0)
+    step = joints.model.opt.timestep  # whole physics steps: each call may leave up to one step for the next
+    joints.advance(10.0, None)
+    assert TwinJoints.MAX_CATCH_UP_S - step <= joints.sim_time <= TwinJoints.MAX_CATCH_UP_S + 1e-9
+    joints.advance(10.2, None)
+    assert (
+        TwinJoints.MAX_CATCH_UP_S + 0.2 - 2 * step
+        <= joints.sim_time
+        <= TwinJoints.MAX_CATCH_UP_S + 0.2 + 1e-9
+    )
+
+
+def test_waits_are_counted_in_simulated_time(emulators) -> None:
+    emu = emulators(robot="so101")
+    start = emu.sim_time
+    emu.wait_until(lambda: emu.sim_time > start, 1.0, "the clock to move")
+    with pytest.raises(TimeoutError, match=r"^nothing: not reached within 0.2 s of simulated motion$"):
+        emu.wait_until(lambda: False, 0.2, "nothing")
+    assert emu.sim_time - start >= 0.2
+    emu.stop()
+    with pytest.raises(TimeoutError, match=r"^nothing: the emulator stopped after"):
+        emu.wait_until(lambda: False, 60.0, "nothing")
+
+
+def test_a_wait_on_a_hung_emulator_says_so() -> None:
+    from honed.arms import SO101
+    from honed.hardware.emulator import BusEmulator, EmulatorConfig
+    from honed.hardware.emulator.joints import KinematicJoints
+
+    class Frozen(KinematicJoints):
+        def advance(self, now: float, hand: np.ndarray | None) -> None:
+            """Time never moves."""
+
+    stood_still = r"clock stood still for 0.1 s \(hung after 0.00 s"
+    with (
+        BusEmulator(EmulatorConfig(joints="kinematic"), joints=Frozen(SO101)) as emu,
+        pytest.raises(TimeoutError, match=stood_still),
+    ):
+        emu.wait_until(lambda: False, 60.0, "nothing", stall_s=0.1)

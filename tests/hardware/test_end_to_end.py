@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -81,12 +83,23 @@ def test_port_vanishing_keeps_the_recording_intact(arms, calibration_dir: Path, 
     from honed.data.verify import verify_store
     from honed.hardware.robot import RobotError
 
-    follower, leader = arms("faults.vanish_after_s=2.5")  # seconds after the driver's first packet
+    follower, leader = arms()
+    path = tmp_path / "store"
+
+    def pull_the_follower_cable() -> None:  # once an episode is committed, however long that took
+        deadline = time.monotonic() + 300  # reached only if the recording hung
+        while not (path.exists() and EpisodeStore.open(path).num_episodes) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        follower.stop()  # the emulator process ends and its port vanishes
+
+    puller = threading.Thread(target=pull_the_follower_cable, daemon=True)
+    puller.start()
     try:  # an error exit: RecordError (rc 1) mid-episode, RobotError if it happens between episodes
-        assert record(tmp_path / "store", follower.path, leader.path, calibration_dir, episodes=10) == 1
+        assert record(path, follower.path, leader.path, calibration_dir, episodes=10) == 1
     except RobotError as e:
         assert "serial port" in str(e)
-    store = EpisodeStore.open(tmp_path / "store")
+    puller.join()
+    store = EpisodeStore.open(path)
     assert 0 < store.num_episodes < 10
     assert verify_store(tmp_path / "store", progress=False) == []
     assert all(len(e) == 30 for e in store)
