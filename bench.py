@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,6 @@ def _load() -> None:
     BENCHES.setdefault("pose", pose_verb)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     _load()
-    run("bench", BENCHES)
+    run("bench", BENCHES, argv)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from honed.errors import UserError
 
-class UnknownNameError(ValueError):
+
+class UnknownNameError(UserError, ValueError):
     """A name that is not registered; the message lists the valid ones."""
 
 

@@ -19,18 +19,18 @@ import cv2
 import numcodecs
 import numpy as np
 
-from honed.cli import Verb
+from honed.cli import Verb, bounded
 from honed.data.codec import JpegCodec, psnr
 from honed.data.synthetic import SyntheticCamera
 
 
 @dataclass
 class CodecBenchConfig:
-    frames: int = 60
+    frames: int = bounded(60, ge=1)
     """Frames per codec."""
-    height: int = 480
+    height: int = bounded(480, ge=1)
     """Frame height."""
-    width: int = 640
+    width: int = bounded(640, ge=1)
     """Frame width."""
     write_docs: bool = False
     """Write the figures into docs/benchmarks.md."""

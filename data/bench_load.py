@@ -21,29 +21,29 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from honed.cli import Verb
+from honed.cli import Verb, bounded
 from honed.data.store import EpisodeStore
 
 
 @dataclass
 class LoadBenchConfig:
-    episodes: int = 4
+    episodes: int = bounded(4, ge=1)
     """Synthetic episodes to load from."""
-    frames: int = 300
+    frames: int = bounded(300, ge=1)
     """Frames per episode."""
-    height: int = 240
+    height: int = bounded(240, ge=1)
     """Camera image height (two cameras)."""
-    width: int = 320
+    width: int = bounded(320, ge=1)
     """Camera image width."""
-    n_obs_steps: int = 2
+    n_obs_steps: int = bounded(2, ge=1)
     """Observation history per sample."""
-    horizon: int = 16
+    horizon: int = bounded(16, ge=1)
     """Action chunk per sample."""
-    batch_size: int = 32
+    batch_size: int = bounded(32, ge=1)
     """Samples per batch."""
-    num_workers: int = 2
+    num_workers: int = bounded(2, ge=0)
     """DataLoader workers (both datasets)."""
-    batches: int = 30
+    batches: int = bounded(30, ge=1)
     """Batches timed after the first (which includes worker start-up)."""
     workdir: str = ""
     """Where to write the data (default: a temporary directory, removed afterwards)."""

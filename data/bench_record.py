@@ -15,18 +15,18 @@ from typing import Any
 
 import numpy as np
 
-from honed.cli import Verb
+from honed.cli import Verb, bounded
 
 
 @dataclass
 class RecordBenchConfig:
-    seconds: float = 60.0
+    seconds: float = bounded(60.0, gt=0)
     """Length of the recorded episode."""
-    fps: int = 30
+    fps: int = bounded(30, ge=1)
     """Loop rate."""
-    height: int = 480
+    height: int = bounded(480, ge=1)
     """Camera image height."""
-    width: int = 640
+    width: int = bounded(640, ge=1)
     """Camera image width."""
     lerobot: bool = True
     """Also export the episode to LeRobot v3 and measure its size."""

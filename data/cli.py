@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from honed.cli import Verb, run
+from honed.cli import Verb, bounded, run
 from honed.data.store import EpisodeStore
 
 
@@ -107,9 +107,9 @@ class SplitConfig(StoreConfig):
     """Path of the new training store."""
     val: str = "outputs/split/val"
     """Path of the new validation store."""
-    val_fraction: float = 0.1
+    val_fraction: float = bounded(0.1, gt=0, lt=1)
     """Share of episodes that go to validation (at least one)."""
-    seed: int = 0
+    seed: int = bounded(0, ge=0)
     """Seed of the random episode assignment."""
 
 
@@ -125,7 +125,7 @@ def split(cfg: SplitConfig) -> int:
 
 @dataclass
 class DropConfig(StoreConfig):
-    episodes: list[int] = field(default_factory=list)
+    episodes: list[int] = bounded([], ge=0)
     """Episode ids to remove: episodes=[3,7]."""
 
 
@@ -140,7 +140,7 @@ def drop(cfg: DropConfig) -> int:
 
 @dataclass
 class VisualizeConfig(StoreConfig):
-    episode: int = 0
+    episode: int = bounded(0, ge=0)
     """Episode id to show."""
     out: str = "outputs/visualize"
     """Directory for the MP4, PNG and JSON."""

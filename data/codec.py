@@ -15,12 +15,13 @@ import cv2
 import numpy as np
 import simplejpeg
 
+from honed.errors import UserError
 from honed.log import third_party
 
 cv2.setNumThreads(1)
 
 
-class FrameDecodeError(ValueError):
+class FrameDecodeError(UserError, ValueError):
     """Bytes that are not a decodable image of the expected shape."""
 
 

@@ -11,12 +11,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from honed.errors import UserError
 
-class StoreLockedError(RuntimeError):
+
+class StoreLockedError(UserError, RuntimeError):
     """Another live process holds the store's writer lock."""
 
 
-class StoreWriteError(OSError):
+class StoreWriteError(UserError, OSError):
     """Writing to the store failed (disk full, permissions, I/O error); the message names path and cause."""
 
     def __str__(self) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 from honed.data.codec import JpegCodec
 from honed.data.fsutil import atomic_write_json
+from honed.errors import UserError
 from honed.features import Features
 
 FORMAT = 1
@@ -38,7 +39,7 @@ IMAGE_CHUNK_BYTES = 1 << 18
 NUMERIC_CHUNK_FRAMES = 1024
 
 
-class StoreFormatError(ValueError):
+class StoreFormatError(UserError, ValueError):
     """A store (or one of its files) that is not a readable honed episode store; names the file."""
 
 

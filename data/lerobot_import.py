@@ -19,17 +19,18 @@ from tqdm import tqdm
 from honed.data.layout import StoreInfo
 from honed.data.lerobot_export import HONED_META, VIDEO_BACKEND
 from honed.data.store import EpisodeStore
+from honed.errors import UserError
 from honed.features import Feature, Features
 
 LEROBOT_BOOKKEEPING = ("timestamp", "frame_index", "episode_index", "index", "task_index")
 DECODE_BATCH = 64
 
 
-class LeRobotFormatError(ValueError):
+class LeRobotFormatError(UserError, ValueError):
     """A LeRobot directory that is not a readable v3 dataset; the message starts with the offending file."""
 
 
-class LeRobotHubError(RuntimeError):
+class LeRobotHubError(UserError, RuntimeError):
     """The Hugging Face Hub could not be reached or does not hold the dataset."""
 
 

@@ -22,12 +22,13 @@ from honed.data.fsutil import StoreWriteError
 from honed.data.layout import NOT_IMITATED, StoreInfo
 from honed.data.store import EpisodeStore
 from honed.data.writer import EpisodeWriter
+from honed.errors import UserError
 from honed.features import ACTION, TASK, Features
 from honed.hardware.robot import Robot, RobotError
 from honed.hardware.teleop import Teleoperator, TeleopEvents
 
 
-class RecordError(RuntimeError):
+class RecordError(UserError, RuntimeError):
     """Recording ended on a fault; the message names the cause and what was kept."""
 
 

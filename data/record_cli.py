@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from honed.cli import Verb, run
+from honed.cli import Verb, bounded, run
 from honed.hardware.robot import ROBOTS
 from honed.hardware.teleop import TELEOPS, TeleopEvents
 from honed.registry import Registry
@@ -48,13 +48,13 @@ class RecordConfig:
     """Twin task name (passed to robots and teleops that take one)."""
     instruction: str = ""
     """Language instruction stored with each episode (default: the robot's own, else the task name)."""
-    episodes: int = 10
+    episodes: int = bounded(10, ge=1)
     """Number of episodes to add to the store."""
-    episode_s: float = 30.0
+    episode_s: float = bounded(30.0, gt=0)
     """Longest episode in seconds (the operator or the expert may end it sooner)."""
-    reset_s: float = 3.0
+    reset_s: float = bounded(3.0, ge=0)
     """Reset period between episodes in seconds (the twin re-seeds its scene instead)."""
-    fps: int = 30
+    fps: int = bounded(30, ge=1)
     """Control and recording rate."""
     realtime: bool = True
     """Pace the loop in real time; false runs a simulated robot as fast as it can."""
@@ -62,7 +62,7 @@ class RecordConfig:
     """Who records (stored with each episode)."""
     robot_id: str = ""
     """Which physical robot (stored with each episode; default: the robot's own id)."""
-    seed: int = 0
+    seed: int = bounded(0, ge=0)
     """Seed of episode 0: episode n draws its scene and the teleop's own randomness from seed + n."""
     progress: bool = True
     """Show the live progress line."""

@@ -28,6 +28,7 @@ from honed.data.layout import (
     StoreFormatError,
     StoreInfo,
 )
+from honed.errors import UserError
 from honed.features import Features
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def read_all[T](reads: list[Coroutine[Any, Any, T]]) -> list[T]:
     return sync(gather())
 
 
-class FeatureMismatchError(ValueError):
+class FeatureMismatchError(UserError, ValueError):
     """Data whose features differ from the store's; the message lists each difference and the fix."""
 
 

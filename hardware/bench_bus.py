@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from honed.cli import Verb
+from honed.cli import Verb, bounded
 
 
 @dataclass
@@ -26,11 +26,11 @@ class BusBenchConfig:
 
     robot: str = "so101"
     """Arm whose bus is emulated: so101 (Feetech) or koch (Dynamixel)."""
-    cycles: int = 5000
+    cycles: int = bounded(5000, ge=10)
     """Cycles measured (after the warm-up)."""
-    warmup: int = 200
+    warmup: int = bounded(200, ge=0)
     """Cycles run first and not measured."""
-    baudrate: int = 1_000_000
+    baudrate: int = bounded(1_000_000, ge=1)
     """Bus baud rate."""
     joints: str = "twin"
     """What the emulated servos move: twin or kinematic."""

@@ -13,18 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from honed.cli import Verb
+from honed.cli import Verb, bounded
 
 
 @dataclass
 class TeleopBenchConfig:
     """Teleoperation rate benchmark."""
 
-    fps: float = 60.0
+    fps: float = bounded(60.0, gt=0)
     """Target rate of the first run (Hz)."""
-    capacity_fps: float = 2000.0
+    capacity_fps: float = bounded(2000.0, gt=0)
     """Rate asked of the second run, beyond what the loop can do (Hz)."""
-    duration_s: float = 10.0
+    duration_s: float = bounded(10.0, gt=0)
     """Length of each run (s)."""
     output_dir: str = "outputs/bench/teleop"
     """Where the runs' teleop.json / teleop.png go."""

@@ -11,6 +11,7 @@ no non-finite or out-of-range value is ever encoded into a register.
 
 from __future__ import annotations
 
+import errno
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,12 +21,22 @@ from lerobot.motors import Motor, MotorCalibration, MotorNormMode
 from lerobot.motors.dynamixel import DynamixelMotorsBus
 from lerobot.motors.feetech import FeetechMotorsBus
 
+from honed.errors import FIND_PORT
 from honed.hardware.motors import MotorSpec, bus_protocol
 from honed.hardware.protocol import BROADCAST_ID, MAX_ID, PROTOCOLS, Expected, Protocol, Status
 from honed.hardware.transport import BusConnectionError, BusStats, RetryPolicy, ServoError, Transport
 
 COMM_SUCCESS = 0
 COMM_RX_FAIL = -3
+
+
+def _not_a_terminal(err: BaseException | None) -> bool:
+    """Whether an error (or its causes) says the device is not a terminal (e.g. /dev/null as port)."""
+    while err is not None:
+        if getattr(err, "errno", None) == errno.ENOTTY or (err.args and err.args[0] == errno.ENOTTY):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
 
 
 class HonedBusMixin:
@@ -50,6 +61,25 @@ class HonedBusMixin:
     @property
     def stats(self) -> BusStats:
         return self.transport.stats
+
+    def _connect(self, handshake: bool = True) -> None:
+        """Open the port (and check the servos); a port that does not open, or servos that do not
+        answer, raise :class:`BusConnectionError` saying which and how to find the right port."""
+        port = self.port_handler.port_name
+        try:
+            super()._connect(handshake)  # type: ignore[misc]
+        except BusConnectionError:
+            raise
+        except ConnectionError as e:
+            cause = e.__cause__ or e
+            if isinstance(cause, BusConnectionError):  # the port opened; the servos did not answer
+                raise BusConnectionError(
+                    f"{cause}; check the power and cabling, or scan the bus: `honed-hw scan port={port}`"
+                ) from e
+            reason = " ".join(str(cause).split())
+            if _not_a_terminal(cause):
+                reason = f"not a serial device ({reason})"
+            raise BusConnectionError(f"cannot open serial port {port}: {reason}; {FIND_PORT}") from e
 
     # ----- values going in -------------------------------------------------------------------
     @staticmethod

@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from honed.arms import ArmSpec
+from honed.errors import UserError
 from honed.hardware.motors import LEROBOT_NAMES, RESOLUTION, MotorSpec
 
 FIELDS = ("id", "drive_mode", "homing_offset", "range_min", "range_max")
 
 
-class CalibrationError(ValueError):
+class CalibrationError(UserError, ValueError):
     """A calibration file is missing, malformed or does not match the arm."""
 
 

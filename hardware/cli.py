@@ -6,10 +6,10 @@ import json
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from honed.cli import Verb, run
+from honed.cli import Verb, bounded, run
 from honed.hardware.demo import DemoConfig
 from honed.hardware.emulator.config import EmulatorConfig, FaultConfig
 
@@ -32,7 +32,7 @@ class CalibrateConfig:
     """Write the existing calibration file into the servos instead of recording a new one."""
     yes: bool = False
     """Do not wait for Enter: home at once, then record ranges for duration_s."""
-    duration_s: float = 0.0
+    duration_s: float = bounded(0.0, ge=0)
     """Record ranges for this long (0: until Enter)."""
 
 
@@ -52,7 +52,7 @@ class ScanConfig:
     """Serial port to scan."""
     protocol: str = "feetech"
     """feetech (SO-100/SO-101) or dynamixel (Koch)."""
-    baudrates: list[int] = field(default_factory=lambda: [1_000_000])
+    baudrates: list[int] = bounded([1_000_000], ge=1)
     """Baud rates to try ([]: every rate the protocol supports; slow rates take seconds each)."""
 
 
@@ -68,7 +68,7 @@ class SetIdConfig:
     """Serial port with only that servo connected."""
     motor: str = "gripper"
     """Joint the servo will drive (its ID comes from the arm's table)."""
-    baudrate: int = 0
+    baudrate: int = bounded(0, ge=0)
     """The servo's present baud rate (0: search every rate)."""
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from honed.cli import bounded
 from honed.hardware.emulator.process import EmulatorProcess
 
 SWEEP_S = 2.5
@@ -25,13 +26,13 @@ class DemoConfig:
 
     output_dir: str = "outputs/demo/hardware"
     """Where calibration files, teleop plot and summary, and the episode store go (replaced)."""
-    teleop_s: float = 4.0
+    teleop_s: float = bounded(4.0, gt=0)
     """Seconds of leader -> follower teleoperation."""
-    episodes: int = 2
+    episodes: int = bounded(2, ge=1)
     """Episodes to record."""
-    episode_s: float = 2.0
+    episode_s: float = bounded(2.0, gt=0)
     """Length of each episode (s)."""
-    fps: float = 60.0
+    fps: float = bounded(60.0, gt=0)
     """Teleoperation rate (Hz); recording runs at 30 fps."""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from honed.arms import ARMS, ArmSpec
+from honed.registry import UnknownNameError
 
 ROLES = ("follower", "leader")
 MODEL_PROTOCOL = {
@@ -75,7 +76,7 @@ def arm_motors(arm: str, role: str) -> tuple[MotorSpec, ...]:
     key = (arm, role)
     if key not in ARM_MOTORS:
         arms = sorted({a for a, _ in ARM_MOTORS})
-        raise ValueError(
+        raise UnknownNameError(
             f"unknown arm {arm!r} / role {role!r}; arms: {', '.join(arms)}; roles: {', '.join(ROLES)}"
         )
     return ARM_MOTORS[key]

@@ -11,13 +11,14 @@ from typing import Any, Self
 
 import numpy as np
 
+from honed.errors import UserError
 from honed.features import Features
 from honed.registry import Registry
 
 ROBOTS: Registry[Any] = Registry("robot")
 
 
-class RobotError(RuntimeError):
+class RobotError(UserError, RuntimeError):
     """A robot failed: lost connection, repeated bus faults, refused calibration."""
 
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from honed.arms import ArmSpec
+from honed.errors import UserError
 
 
-class SafetyError(ValueError):
+class SafetyError(UserError, ValueError):
     """A target was refused; nothing was sent to the motors."""
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from honed.cli import Verb, run
+from honed.cli import Verb, bounded, run
 from honed.features import IMAGE_PREFIX, STATE
 from honed.media import tile, write_mp4
 
@@ -43,9 +43,9 @@ class TeleopConfig:
     """Root of calibration files (default: lerobot's)."""
     cameras: list[str] = field(default_factory=list)
     """Follower cameras, e.g. [front:twin,wrist:opencv:/dev/video0@640x480]."""
-    fps: float = 60.0
+    fps: float = bounded(60.0, gt=0)
     """Control rate (Hz)."""
-    duration_s: float = 0.0
+    duration_s: float = bounded(0.0, ge=0)
     """Stop after this long (0: until Ctrl-C)."""
     output_dir: str = "outputs/teleop"
     """Where teleop.json, teleop.png (and teleop.mp4 with cameras) go."""

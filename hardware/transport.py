@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import serial
 
+from honed.errors import UserError
 from honed.hardware.protocol import Expected, Protocol, ProtocolError, Status, match_replies
 
 FEETECH_ERRORS = {
@@ -52,7 +53,7 @@ PORT_ERRORS = (serial.SerialException, OSError, termios.error)
 """What pyserial raises when the device behind an open port is gone."""
 
 
-class BusConnectionError(ConnectionError):
+class BusConnectionError(UserError, ConnectionError):
     """The bus stopped answering: consecutive failed exchanges used up the attempts or the time budget."""
 
 
@@ -60,7 +61,7 @@ class PortGoneError(BusConnectionError):
     """The serial port itself failed (unplugged adapter, vanished device)."""
 
 
-class ServoError(RuntimeError):
+class ServoError(UserError, RuntimeError):
     """One or more servos answered with their error byte set."""
 
     def __init__(self, protocol: str, errors: dict[int, int], what: str):

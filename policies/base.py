@@ -17,6 +17,7 @@ import torch
 from hydra.core.config_store import ConfigStore
 from torch import Tensor, nn
 
+from honed.errors import UserError
 from honed.features import ACTION, TASK
 from honed.policies.contract import Contract, check_execution_steps
 from honed.registry import Registry
@@ -45,7 +46,7 @@ def policy_class_for(config: Any) -> type[Policy]:
     raise ValueError(f"no registered policy takes a {type(config).__name__}; policies: {POLICIES.names()}")
 
 
-class UnsafeActionError(RuntimeError):
+class UnsafeActionError(UserError, RuntimeError):
     """The policy produced a non-finite action; nothing was sent."""
 
 

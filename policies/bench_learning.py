@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from honed.cli import Verb
+from honed.cli import Verb, bounded
 
 
 @dataclass
@@ -29,9 +29,9 @@ class LearningBenchConfig:
 
     task: str = "pick_cube"
     """Twin task (its scripted expert records the demos)."""
-    demos: int = 100
+    demos: int = bounded(100, ge=1)
     """Expert demonstrations to record (reused if the store already holds them, topped up if it holds fewer)."""
-    recoveries: float = 0.0
+    recoveries: float = bounded(0.0, ge=0, le=1)
     """Fraction of demos whose first attempt the expert fails on purpose and recovers from (0..1)."""
     recovery_kinds: list[str] = field(default_factory=list)
     """Mistakes the recovery demos draw from at even odds (empty: the expert's default, retry and correct)."""
@@ -39,25 +39,25 @@ class LearningBenchConfig:
     """Demos whose expert commands each gripper target at once instead of ramping to it (docs/sim.md)."""
     obs: str = "state"
     """Observations: state (joints + object poses), or images (front + wrist cameras at 96x96, plus joints)."""
-    steps: int = 6000
+    steps: int = bounded(6000, ge=1)
     """Training steps."""
-    batch_size: int = 64
+    batch_size: int = bounded(64, ge=1)
     """Training batch size."""
-    lr: float = 1e-4
+    lr: float = bounded(1e-4, gt=0)
     """Peak learning rate."""
-    n_obs_steps: int = 2
+    n_obs_steps: int = bounded(2, ge=1)
     """Observation frames the policy reads."""
-    horizon: int = 16
+    horizon: int = bounded(16, ge=1)
     """Actions the policy predicts per chunk (a multiple of 4)."""
-    n_action_steps: int = 8
+    n_action_steps: int = bounded(8, ge=1)
     """Actions of each chunk executed before the next is sampled (1..horizon)."""
-    image_width: int = 64
+    image_width: int = bounded(64, ge=16)
     """First-stage channels of each camera's ResNet-18 for obs=images (64: torchvision's; 16 or 32: about 1/16 or 1/4 of its arithmetic)."""
-    image_stages: int = 4
+    image_stages: int = bounded(4, ge=1, le=4)
     """ResNet-18 stages each camera's trunk keeps for obs=images (4: all; 3: a feature map twice as fine)."""
-    privileged_aux: float = 0.0
+    privileged_aux: float = bounded(0.0, ge=0)
     """For obs=images: weight of the training-only loss regressing the object poses from the image features (0: off)."""
-    eval_n_action_steps: int = 0
+    eval_n_action_steps: int = bounded(0, ge=0)
     """Actions of each chunk executed in every evaluation, in training and after (0: n_action_steps)."""
     objective: str = "ddpm"
     """Generative objective: ddpm (sampled with DDIM) or flow (flow matching, sampled with Euler steps)."""
@@ -67,25 +67,25 @@ class LearningBenchConfig:
     """Training arithmetic: fp32 or bf16 (autocast)."""
     init_from: str = ""
     """Checkpoint to continue from with a fresh schedule of ``steps`` (same policy settings; empty: from scratch)."""
-    episodes: int = 200
+    episodes: int = bounded(200, ge=1)
     """Evaluation episodes."""
-    eval_every: int = 0
+    eval_every: int = bounded(0, ge=0)
     """Also evaluate during training every this many steps, on seeds apart from the benchmark's (0: never)."""
-    eval_episodes: int = 50
+    eval_episodes: int = bounded(50, ge=1)
     """Episodes per evaluation during training."""
     select: str = "last"
     """Checkpoint to benchmark: last, or best (highest success during training; needs eval_every)."""
-    num_envs: int = 25
+    num_envs: int = bounded(25, ge=1)
     """Twin worlds during evaluation."""
-    eval_seed: int = 100_000
+    eval_seed: int = bounded(100_000, ge=0)
     """Reset seed of the first evaluation episode (demos use seeds 0..demos-1)."""
     output: str = "outputs/bench/learning"
     """Root folder: <task>/store_<obs> (+ _recoveries<r>, _snap for those demos), <task>_<obs>/run, <task>_<obs>/eval."""
-    threads: int = 2
+    threads: int = bounded(2, ge=0)
     """torch CPU threads."""
-    num_workers: int = 1
+    num_workers: int = bounded(1, ge=0)
     """Data-loading workers."""
-    seed: int = 0
+    seed: int = bounded(0, ge=0)
     """Training seed (initial weights, batch order, augmentation); another seed measures the recipe's spread."""
     label: str = ""
     """Names this run's docs section beside another run of the same settings key (e.g. ``16000`` for a longer run)."""

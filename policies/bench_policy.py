@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from honed.cli import Verb
+from honed.cli import Verb, bounded
 
 SAMPLERS = {"ddim10": ("ddpm", "ddim", 10), "ddpm100": ("ddpm", "ddpm", 100), "flow10": ("flow", "euler", 10)}
 
@@ -27,11 +27,11 @@ SAMPLERS = {"ddim10": ("ddpm", "ddim", 10), "ddpm100": ("ddpm", "ddpm", 100), "f
 class PolicyBenchConfig:
     """What to time."""
 
-    chunks: int = 100
+    chunks: int = bounded(100, ge=1)
     """Timed chunk computations per policy and sampler (p50/p99 over these)."""
-    warmup: int = 3
+    warmup: int = bounded(3, ge=0)
     """Untimed chunks first (and, when compiling, the compilation)."""
-    threads: int = 2
+    threads: int = bounded(2, ge=1)
     """torch CPU threads."""
     samplers: list[str] = field(default_factory=lambda: ["ddim10", "ddpm100", "flow10"])
     """Samplers to time: ddim10, ddpm100, flow10 (lerobot has no flow matching)."""

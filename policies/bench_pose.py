@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from honed.cli import Verb
+from honed.cli import Verb, bounded
 
 OBJECT_XY = slice(3, 5)
 """The (first) object's xy position in every task's object-pose vector (after the TCP's xyz)."""
@@ -36,19 +36,19 @@ class PoseBenchConfig:
     """Policy checkpoint trained with policy.privileged_aux_weight > 0."""
     task: str = "pick_cube"
     """Twin task whose evaluation episodes' first frames are read."""
-    episodes: int = 200
+    episodes: int = bounded(200, ge=1)
     """Evaluation episodes (first frames) to read."""
-    seed: int = 100_000
+    seed: int = bounded(100_000, ge=0)
     """Reset seed of the first episode (honed-eval's default, so results join by seed)."""
-    num_envs: int = 25
+    num_envs: int = bounded(25, ge=1)
     """Twin worlds reset at once."""
     dataset: str = ""
     """Demo store the policy trained on (empty: evaluation frames only)."""
     demo_episodes: str = "all"
     """Demo episodes to sample frames from: all, success or first:N (as honed-train's episodes)."""
-    demo_frames: int = 512
+    demo_frames: int = bounded(512, ge=1)
     """Demo frames to read (drawn at random, fixed seed)."""
-    threads: int = 2
+    threads: int = bounded(2, ge=1)
     """Torch intra-op threads."""
     output: str = ""
     """Folder for pose.json and pose.png (default: <checkpoint>/../../pose)."""

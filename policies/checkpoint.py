@@ -22,6 +22,7 @@ from omegaconf.errors import OmegaConfBaseException
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
+from honed.errors import UserError
 from honed.policies.base import POLICIES, Policy
 from honed.policies.contract import Contract, ContractError
 
@@ -29,7 +30,7 @@ MODEL, CONFIG, CONTRACT = "model.safetensors", "config.json", "contract.json"
 FORMAT = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint directory is missing files or holds malformed ones."""
 
 

@@ -16,13 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from honed.errors import UserError
 from honed.features import ACTION, TASK, Features
 from honed.policies.normalize import check_stats
 
 ACTION_SPACES = ("absolute_joint", "delta_joint", "absolute_ee", "delta_ee")
 
 
-class ContractError(ValueError):
+class ContractError(UserError, ValueError):
     """A checkpoint and a robot/task/dataset disagree; the message lists every difference."""
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
+from honed.cli import bounded
 from honed.policies.diffusion.config import DiffusionConfig
 
 
@@ -26,48 +27,48 @@ class TrainConfig:
     """Twin task for evaluation during training and the contract check (empty: no evaluation)."""
     output: str = "outputs/train/run"
     """Run directory: checkpoints/, tensorboard/, summary.json, loss.png."""
-    steps: int = 20000
+    steps: int = bounded(20000, ge=1)
     """Optimisation steps."""
-    batch_size: int = 64
+    batch_size: int = bounded(64, ge=1)
     """Samples per step."""
-    lr: float = 1e-4
+    lr: float = bounded(1e-4, gt=0)
     """Peak learning rate of AdamW."""
-    weight_decay: float = 1e-6
+    weight_decay: float = bounded(1e-6, ge=0)
     """AdamW weight decay."""
-    warmup_steps: int = 500
+    warmup_steps: int = bounded(500, ge=0)
     """Linear warm-up steps before the cosine decay."""
-    grad_clip: float = 10.0
+    grad_clip: float = bounded(10.0, gt=0)
     """Gradient-norm clip."""
     ema: bool = True
     """Keep an exponential moving average of the weights and deploy it."""
-    ema_power: float = 0.75
+    ema_power: float = bounded(0.75, gt=0)
     """EMA warm-up power (decay = 1 - (1 + step) ** -power, capped at 0.9999)."""
-    save_every: int = 2000
+    save_every: int = bounded(2000, ge=1)
     """Checkpoint period in steps (the last step is always saved)."""
-    eval_every: int = 0
+    eval_every: int = bounded(0, ge=0)
     """Evaluation period in steps (0: only after the last step, when task is set)."""
-    eval_episodes: int = 20
+    eval_episodes: int = bounded(20, ge=1)
     """Episodes per evaluation during training."""
-    eval_envs: int = 10
+    eval_envs: int = bounded(10, ge=1)
     """Parallel twin worlds during evaluation."""
-    eval_n_action_steps: int = 0
+    eval_n_action_steps: int = bounded(0, ge=0)
     """Actions executed per chunk in evaluations during training (0: policy.n_action_steps; 1..horizon)."""
-    log_every: int = 50
+    log_every: int = bounded(50, ge=1)
     """TensorBoard logging period in steps."""
-    num_workers: int = 2
+    num_workers: int = bounded(2, ge=0)
     """Data-loading worker processes (0: load in the training process)."""
-    frame_cache_mb: float = 2048
+    frame_cache_mb: float = bounded(2048, ge=0)
     """Encoded camera frames each loading process keeps in memory, in MB (0: read every batch from the store)."""
-    threads: int = 0
+    threads: int = bounded(0, ge=0)
     """torch CPU threads (0: torch's default)."""
     device: str = "cpu"
     """Torch device (cpu, cuda, cuda:1, ...)."""
     precision: str = "fp32"
     """Forward-pass arithmetic: fp32, or bf16 (autocast; weights, optimizer and EMA stay fp32). bf16 is
     faster on GPUs and on CPUs with AMX (ResNet-18 training about 1.7x on one such core)."""
-    seed: int = 0
+    seed: int = bounded(0, ge=0)
     """Seed of weights, data order and augmentation."""
-    stop_after: int = 0
+    stop_after: int = bounded(0, ge=0)
     """End this invocation after this step with a checkpoint (0: run to steps); resume=true continues."""
     init_from: str = ""
     """Checkpoint whose weights and normalisation statistics start the run (fine-tuning or continuing:

@@ -8,14 +8,14 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import mujoco
 import numpy as np
 
-from honed.cli import Verb
+from honed.cli import Verb, bounded
 from honed.sim.batched import BatchedEnv
 from honed.sim.config import SimConfig
 from honed.sim.core import build_world
@@ -31,15 +31,15 @@ class SimBenchConfig:
 
     task: str = "pick_cube"
     """Task whose scene is stepped (state observations)."""
-    num_envs: list[int] = field(default_factory=lambda: [1, 16, 64])
+    num_envs: list[int] = bounded([1, 16, 64], ge=1)
     """Batch sizes to measure."""
-    seconds: float = 3.0
+    seconds: float = bounded(3.0, gt=0)
     """Wall-clock seconds per measurement."""
-    rounds: int = 3
+    rounds: int = bounded(3, ge=1)
     """Turns each contender takes per batch size; the figures are the medians (speed drifts)."""
     warp: bool = True
     """Also measure the MuJoCo Warp backend on its CPU device (compiles kernels on first use)."""
-    warp_steps: int = 5
+    warp_steps: int = bounded(5, ge=1)
     """Control steps timed for Warp (it is slow on CPU)."""
     render: bool = True
     """Also measure front-camera rendering at 96x96 and 224x224."""

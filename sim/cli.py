@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from honed.cli import Verb, run
+from honed.cli import Verb, bounded, run
 from honed.media import write_mp4
 from honed.sim.config import SimConfig
 from honed.sim.tasks import TASKS
@@ -23,13 +24,13 @@ class VideoConfig:
     """Task name, or 'all' for every registered task."""
     policy: str = "expert"
     """'expert' (the task's scripted expert)."""
-    episodes: int = 4
+    episodes: int = bounded(4, ge=1)
     """Episodes per task (seeds seed .. seed+episodes-1)."""
-    seed: int = 0
+    seed: int = bounded(0, ge=0)
     """First reset seed."""
-    noise: float = 0.0
+    noise: float = bounded(0.0, ge=0)
     """Expert action noise (rad, Gaussian std)."""
-    videos: int = 2
+    videos: int = bounded(2, ge=0)
     """How many episodes per task to film."""
     out_dir: str = "outputs/sim"
     """Where MP4s, success.json and success.md go."""
@@ -93,7 +94,7 @@ class ViewConfig:
 
     task: str = "pick_cube"
     """Task name."""
-    seed: int = 0
+    seed: int = bounded(0, ge=0)
     """Reset seed."""
 
 
@@ -133,7 +134,7 @@ def list_tasks(cfg: TasksConfig) -> list[str]:
 class DemoConfig:
     """The twin stage of `make demo`: every expert in every task, with videos and a success table."""
 
-    episodes: int = 4
+    episodes: int = bounded(4, ge=1)
     """Episodes per task."""
     out_dir: str = "outputs/demo/sim"
     """Output folder."""
@@ -161,5 +162,5 @@ VERBS = {
 }
 
 
-def main() -> None:
-    run("sim", VERBS)
+def main(argv: Sequence[str] | None = None) -> None:
+    run("sim", VERBS, argv)

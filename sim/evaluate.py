@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from honed.cli import Verb
+from honed.cli import Verb, bounded
 from honed.features import IMAGE_PREFIX, Features
 from honed.sim.eval_report import (
     EpisodeRecorder,
@@ -46,32 +46,32 @@ class EvalConfig:
     """Policy checkpoint directory (model.safetensors + config.json + contract.json)."""
     task: str = "pick_cube"
     """Twin task to evaluate on."""
-    episodes: int = 200
+    episodes: int = bounded(200, ge=1)
     """Number of episodes."""
-    num_envs: int = 25
+    num_envs: int = bounded(25, ge=1)
     """Twin worlds stepped together."""
-    seed: int = 0
+    seed: int = bounded(0, ge=0)
     """Reset seed of the first episode; episode k uses seed + k."""
     backend: str = "mujoco"
     """Batched env backend (mujoco, warp; maniskill on a Vulkan GPU, with videos=0)."""
-    n_action_steps: int = 0
+    n_action_steps: int = bounded(0, ge=0)
     """Actions of each chunk executed before the next is planned (0: the checkpoint's own; 1..horizon)."""
     sampler: str = ""
     """Sampler of the chunks (empty: the checkpoint's own; ddim or ddpm after DDPM training, euler or heun after flow)."""
-    num_inference_steps: int = 0
+    num_inference_steps: int = bounded(0, ge=0)
     """Sampler steps per chunk (0: the checkpoint's own)."""
-    noise_scale: float = 1.0
+    noise_scale: float = bounded(1.0, ge=0)
     """Factor on the sampler's initial noise: 1 samples the trained distribution; below 1 draws chunks
     nearer the one the policy maps zero noise to (a lower temperature; 0: one chunk per observation)."""
-    episode_seconds: float = 0.0
+    episode_seconds: float = bounded(0.0, ge=0)
     """Episode time limit in seconds (0: the task's own)."""
-    videos: int = 2
+    videos: int = bounded(2, ge=0)
     """Success videos and failure videos to write (each)."""
     output: str = ""
     """Output directory (default: <checkpoint>/eval_<task>)."""
     device: str = "cpu"
     """Torch device of the policy."""
-    threads: int = 0
+    threads: int = bounded(0, ge=0)
     """torch CPU threads (0: torch's default)."""
     compile: bool = False
     """torch.compile the policy's sampling network first (pays off for long evaluations on CPU)."""

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from honed.cli import Verb
+from honed.cli import Verb, bounded
 from honed.sim.experts.run import DEFAULT_NOISE, run_expert
 
 
@@ -16,9 +16,9 @@ class ExpertBenchConfig:
 
     tasks: list[str] = field(default_factory=lambda: ["pick_cube", "pick_color", "place_cube"])
     """Tasks whose experts run."""
-    episodes: int = 50
+    episodes: int = bounded(50, ge=1)
     """Seeded resets per task and noise level (seeds 0 .. episodes - 1)."""
-    noises: list[float] = field(default_factory=lambda: [DEFAULT_NOISE, 0.03])
+    noises: list[float] = bounded([DEFAULT_NOISE, 0.03], ge=0)
     """Action noise levels (rad, std); the first is the demos' default."""
     write_docs: bool = False
     """Write the figures into docs/benchmarks.md."""

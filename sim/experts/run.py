@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from honed.cli import Verb, run
+from honed.cli import Verb, bounded, run
 from honed.sim import make_env
 from honed.sim.experts.base import EXPERTS, make_expert
 
@@ -161,11 +161,11 @@ class ExpertRunConfig:
 
     task: str = "pick_cube"
     """Task whose expert runs (pick_cube, pick_color, place_cube, push_t, peg_insert), or 'all'."""
-    episodes: int = 20
+    episodes: int = bounded(20, ge=1)
     """Number of seeded resets (seeds seed .. seed + episodes - 1)."""
-    seed: int = 0
+    seed: int = bounded(0, ge=0)
     """First reset seed; also seeds the expert's strategy choice and noise."""
-    noise: float = DEFAULT_NOISE
+    noise: float = bounded(DEFAULT_NOISE, ge=0)
     """Std (rad) of Gaussian noise on every joint target."""
     strategy: str | None = None
     """Use only this strategy (None: drawn at random per episode)."""

@@ -20,7 +20,6 @@ from honed.data.synthetic import SyntheticRobot, SyntheticTeleop
 from honed.data.verify import verify_store
 from honed.hardware.robot import RobotError
 from honed.hardware.teleop import TeleopEvents
-from honed.registry import UnknownNameError
 
 
 class CountingRobot(SyntheticRobot):
@@ -160,7 +159,9 @@ def test_record_command_debug_preset_and_argument_errors(tmp_path, capsys):
     assert exit_info.value.code == 0 and EpisodeStore.open(tmp_path / "dbg").num_episodes == 2
     with pytest.raises(SystemExit, match=r"robot 'synthetic' options \['colour'\] not accepted"):
         record_main(["preset=debug", f"store={tmp_path / 'x'}", "robot_options.colour=red"])
-    with pytest.raises(UnknownNameError, match="valid teleop names"):
+    with pytest.raises(
+        SystemExit, match="^honed-record run: unknown teleop 'no_such_teleop'; valid teleop names"
+    ):
         record_main(["preset=debug", f"store={tmp_path / 'y'}", "teleop=no_such_teleop"])
 
 
