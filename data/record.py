@@ -124,6 +124,7 @@ class Recorder:
         keys: Callable[[], TeleopEvents] | None = None,
         progress: bool = True,
         seed: int = 0,
+        bar: bool = True,
     ):
         self.robot, self.teleop, self.store, self.task = robot, teleop, store, task
         self.max_frames = max(1, round(episode_s * store.fps))
@@ -132,6 +133,8 @@ class Recorder:
         self.meta = dict(meta or {})
         self.keys = keys or TeleopEvents
         self.progress, self.seed = progress, seed
+        self.bar = progress and bar
+        """Draw the tqdm progress line (off while a teleop's live panel shows the loop instead)."""
         self.keys_to_record = [k for k in store.features if k != ACTION]
         self.encode_ms: list[float] = []
         """Encoding time of each frame's camera images (ms), filled while recording."""
@@ -159,7 +162,7 @@ class Recorder:
         started = datetime.now(UTC).isoformat(timespec="seconds")
         writer.start_episode(task, {**self.meta, "started_at": started, "seed": self.seed + number})
         bar = tqdm(
-            total=self.max_frames, desc=f"episode {number}", unit="fr", disable=not self.progress, leave=False
+            total=self.max_frames, desc=f"episode {number}", unit="fr", disable=not self.bar, leave=False
         )
         self.pacer.start()
         frames, outcome, staged = 0, "time", []

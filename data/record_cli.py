@@ -15,6 +15,7 @@ import inspect
 import pkgutil
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,6 +140,7 @@ def terminal_events(teleop: Any) -> tuple[Callable[[], TeleopEvents] | None, Any
 
 def record(cfg: RecordConfig) -> int:
     from honed.data.record import Recorder, RecordError, open_store_for
+    from honed.hardware.teleop_view import live_view
 
     offered = {"task": cfg.task, "seed": cfg.seed, "fps": cfg.fps, "control_hz": float(cfg.fps)}
     robot = build(lookup(ROBOTS, cfg.robot), offered, dict(cfg.robot_options), f"robot {cfg.robot!r}")
@@ -149,10 +151,11 @@ def record(cfg: RecordConfig) -> int:
             "calibration_hash": getattr(robot, "calibration_hash", None),
             "twin_task": cfg.task if takes(lookup(ROBOTS, cfg.robot), "task") else None}  # fmt: skip
     keys, terminal = terminal_events(teleop)
+    view = live_view(teleop) if cfg.progress else None  # a jogging teleop's live panel, in place of the bar
     recorder = Recorder(robot, teleop, store, cfg.instruction, cfg.episode_s, cfg.reset_s, cfg.realtime, meta,
-                        keys, cfg.progress, cfg.seed)  # fmt: skip
+                        keys, cfg.progress, cfg.seed, bar=view is None)  # fmt: skip
     try:
-        with robot, teleop:
+        with robot, teleop, view or nullcontext():
             results = recorder.run(cfg.episodes)
     except RecordError as e:
         print(f"honed-record: {e}", file=sys.stderr)

@@ -82,14 +82,20 @@ class Mirror:
     def run(self, duration_s: float) -> LoopLog:
         from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
+        from honed.hardware.teleop_view import live_view
+
         columns = (TextColumn("[bold]teleop[/]"), TimeElapsedColumn(), TextColumn("{task.description}"))
-        with Progress(*columns) as bar, contextlib.suppress(KeyboardInterrupt):
+        bar = Progress(*columns)
+        view = live_view(self.teleop, bar)  # a jogging teleop's live panel above the rate line
+        with view or bar, contextlib.suppress(KeyboardInterrupt):
             task = bar.add_task("", total=None)
             obs = self.robot.read()
             self.teleop.reset(obs)
             start = next_tick = time.perf_counter()
             while not duration_s or time.perf_counter() - start < duration_s:
                 obs = self.tick(obs, time.perf_counter() - start)
+                if self.teleop.events().stop:  # Esc on the keyboard
+                    break
                 if len(self.log.t) % 30 == 0:
                     bar.update(task, description=f"{self.rate_hz():5.1f} Hz")
                 next_tick = self.wait(next_tick + self.period)

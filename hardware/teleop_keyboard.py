@@ -2,8 +2,11 @@
 
 :class:`EndEffectorTeleop` turns a Cartesian twist (tool translation and rotation per tick) into joint
 targets through damped-least-squares IK on the arm's kinematic model; the keyboard, gamepad and
-SpaceMouse teleops all produce their actions through it. The keyboard reads a plain terminal in
-cbreak mode (no display, no X server, works over SSH).
+SpaceMouse teleops all produce their actions through it, and each keeps its latest tick in a
+:class:`~honed.hardware.teleop_view.JogView`, the live panel the recording and teleoperation commands
+show (legend, joint and gripper targets, tool pose). The keyboard reads a plain terminal in cbreak
+mode (no display, no X server, works over SSH); where a display exists it can also open a camera
+window (``camera_window=true``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import select
 import sys
 import termios
 import tty
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -20,6 +24,7 @@ import numpy as np
 from honed.arms import SO101, ArmSpec
 from honed.features import STATE
 from honed.hardware.teleop import TELEOPS, Teleoperator, TeleopEvents
+from honed.hardware.teleop_view import CameraWindow, JogView, display_available, notice
 
 ESCAPES = {b"\x1b[A": "up", b"\x1b[B": "down", b"\x1b[C": "right", b"\x1b[D": "left"}
 SINGLE = {b"\r": "enter", b"\n": "enter", b"\x7f": "backspace", b"\x08": "backspace", b"\x03": "ctrl-c"}
@@ -113,7 +118,11 @@ class EndEffectorTeleop(Teleoperator):
     """Base of the jogging teleops: holds a tool pose target, moves it by twists, solves IK each tick.
 
     A target the arm cannot reach is pulled back to the reached pose, so the target never runs away.
+    ``view`` holds the latest tick for the live panel.
     """
+
+    legend: tuple[tuple[str, str], ...] = ()
+    """Controls and what they do, as the live panel lists them."""
 
     def __init__(self, arm: ArmSpec = SO101, model: Any = None, reach_tolerance_m: float = 0.01):
         from honed.sim.ik import JacobianIK
@@ -125,11 +134,13 @@ class EndEffectorTeleop(Teleoperator):
         self.target_pos: np.ndarray | None = None
         self.target_rot = np.eye(3)
         self.gripper = 0.0
+        self.view = JogView(self.name, self.legend, arm, lambda: JacobianIK(self.ik.model).forward)
 
     def reset(self, observation: dict[str, Any]) -> None:
         q = self.joints(observation)
         self.target_pos, self.target_rot = self.ik.forward(q[:5])
         self.gripper = float(q[5])
+        self.view.reset()
 
     def joints(self, observation: dict[str, Any]) -> np.ndarray:
         state = np.asarray(observation[STATE], dtype=np.float64)
@@ -151,6 +162,7 @@ class EndEffectorTeleop(Teleoperator):
         lo, hi = self.arm.low[5], self.arm.high[5]
         self.gripper = float(np.clip(self.gripper + gripper_delta, lo, hi))
         action = np.clip(np.append(arm_q, self.gripper), self.arm.low, self.arm.high)
+        self.view.update(q, action, self.target_pos, self.target_rot)
         return action.astype(np.float32)
 
 
@@ -159,6 +171,37 @@ JOG_KEYS = {
     "q": (5, +1), "e": (5, -1), "t": (4, +1), "g": (4, -1),
 }  # fmt: skip
 GRIPPER_KEYS = {"o": +1.0, "c": -1.0}
+AXIS_NAMES = ("tool x", "tool y", "tool z", "roll", "pitch", "yaw")
+KEY_NAMES = {
+    "right": "→",
+    "left": "←",
+    "enter": "Enter",
+    "backspace": "Backspace",
+    "esc": "Esc",
+    "ctrl-c": "Ctrl-C",
+}
+EVENT_MEANINGS = {"end_episode": "end the episode", "rerecord": "record it again"}
+
+
+def _names(keys: Iterable[str]) -> str:
+    return " ".join(KEY_NAMES.get(k, k) for k in keys)
+
+
+def key_legend() -> tuple[tuple[str, str], ...]:
+    """The keyboard's controls as (keys, what they do) rows, read from the key tables above."""
+    rows = []
+    for axis, name in enumerate(AXIS_NAMES):
+        up = _names(k for k, move in JOG_KEYS.items() if move == (axis, +1))
+        down = _names(k for k, move in JOG_KEYS.items() if move == (axis, -1))
+        if up or down:
+            rows.append((f"{up} / {down}", f"{name} + / −"))
+    opens = _names(k for k, sign in GRIPPER_KEYS.items() if sign > 0)
+    closes = _names(k for k, sign in GRIPPER_KEYS.items() if sign < 0)
+    rows.append((f"{opens} / {closes}", "gripper open / close"))
+    for event, meaning in EVENT_MEANINGS.items():
+        rows.append((_names(k for k, e in EVENT_KEYS.items() if e == event), meaning))
+    rows.append((_names(STOP_KEYS), "stop"))
+    return tuple(rows)
 
 
 @TELEOPS.register("keyboard")
@@ -166,10 +209,13 @@ class KeyboardTeleop(EndEffectorTeleop):
     """Jog the gripper from a terminal: w/s x, a/d y, r/f z, q/e yaw, t/g pitch, o/c open/close gripper.
 
     →/Enter saves the episode, ←/Backspace records it again, Esc stops. Holding a key repeats it.
+    With ``camera_window=True`` the robot's cameras show in a window where a display exists (one
+    notice line where none does).
     """
 
     name = "keyboard"
     reads_terminal = True
+    legend = key_legend()
 
     def __init__(
         self,
@@ -179,17 +225,28 @@ class KeyboardTeleop(EndEffectorTeleop):
         fd: int | None = None,
         arm: ArmSpec = SO101,
         model: Any = None,
+        camera_window: bool = False,
     ):
         super().__init__(arm, model)
         self.step_m, self.step_rad, self.gripper_step = step_m, step_rad, gripper_step
         self.keys = TerminalKeys(fd)
         self._events = TeleopEvents()
+        self.camera_window = camera_window
+        self.window: CameraWindow | None = None
 
     def connect(self) -> None:
         self.keys.open()
+        if self.camera_window and display_available():
+            self.window = CameraWindow(f"{self.name} teleop cameras")
+        elif self.camera_window:
+            notice(f"{self.name}: camera_window=true but no display here (DISPLAY and WAYLAND_DISPLAY are unset); "
+                   "no camera window opens")  # fmt: skip
 
     def disconnect(self) -> None:
         self.keys.close()
+        if self.window is not None:
+            self.window.close()
+            self.window = None
 
     def get_action(self, observation: dict[str, Any]) -> np.ndarray:
         keys = self.keys.read()
@@ -202,6 +259,8 @@ class KeyboardTeleop(EndEffectorTeleop):
                 axis, sign = JOG_KEYS[key]
                 twist[axis] += sign * (self.step_m if axis < 3 else self.step_rad)
         grip = sum(GRIPPER_KEYS.get(k, 0.0) for k in keys) * self.gripper_step
+        if self.window is not None:
+            self.window.offer(observation)
         return self.jog(observation, twist, grip)
 
     def events(self) -> TeleopEvents:
