@@ -4,9 +4,10 @@
     loop: batch ─► loss ─► finite? ─► AdamW step ─► cosine LR ─► EMA ─► log / checkpoint / evaluate
 
 Checkpoints are ``checkpoints/step_NNNNNNN`` (deployable EMA weights + ``training/`` state for exact
-resume) with ``checkpoints/last`` pointing at the newest. When the run evaluates in the twin, every
-evaluated step is saved and ``checkpoints/best`` points at the one with the highest success rate (then
-mean return; ``best.json`` holds its scores; pruning never removes it). A non-finite loss or gradient
+resume and the run's config) with ``checkpoints/last`` pointing at the newest. When the run evaluates
+in the twin, every evaluated step is saved and ``checkpoints/best`` points at the one with the highest
+success rate (then mean return; ``best.json`` holds its scores; pruning never removes it). A fresh run
+starts only in an empty output directory (see ``run_folder``). A non-finite loss or gradient
 stops the run naming the step and the batch's samples; the last good checkpoint is left as it was.
 ``init_from`` starts a new run from another checkpoint's policy (weights and normalisation) with a
 fresh optimizer and schedule: fine-tuning on other data, or training on after a schedule has ended.
@@ -15,9 +16,6 @@ fresh optimizer and schedule: fine-tuning on other data, or training on after a 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,20 +30,14 @@ from tqdm import tqdm
 
 from honed.features import ACTION, TASK, Feature, Features
 from honed.policies.base import Policy, policy_class_for
-from honed.policies.checkpoint import (
-    CheckpointError,
-    load_policy,
-    read_config,
-    read_contract,
-    save_policy,
-    write_json,
-)
+from honed.policies.checkpoint import CheckpointError, load_policy, read_config, read_contract, save_policy
 from honed.policies.contract import Contract, ContractError, check_execution_steps
+from honed.policies.run_folder import Checkpoints, check_output, clear_output, record_best
 from honed.policies.train_config import TrainConfig
 from honed.policies.train_report import TrainLog
 from honed.policies.training_state import STATE_DIR, BatchOrder, load_training_state, save_training_state
+from honed.sim.seeds import TRAINING_EVAL_SEED
 
-BEST = "best.json"
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
@@ -139,46 +131,24 @@ def ema_weights(ema: EMAModel | None, policy: Policy) -> Iterator[None]:
         ema.restore(params)
 
 
-def point(root: Path, name: str, folder: Path) -> None:
-    """Atomically make ``root/name`` a relative link to ``folder``."""
-    link = root / f"{name}.tmp"
-    link.unlink(missing_ok=True)
-    link.symlink_to(folder.name)
-    os.replace(link, root / name)
-
-
-def save_checkpoint(
-    root: Path, step: int, policy: Policy, ema: EMAModel | None, optimizer: Any, scheduler: Any, keep: int = 2
-) -> Path:
-    """Save step ``step`` (EMA weights + training state), point ``last`` at it and prune all but the
-    newest ``keep`` steps and the one ``best`` points at."""
+def save_checkpoint(checkpoints: Checkpoints, step: int, policy: Policy, ema: EMAModel | None, optimizer: Any,
+                    scheduler: Any, run: dict[str, Any]) -> Path:  # fmt: skip
+    """Save step ``step``: the EMA weights, and the training state and the run's config for resuming."""
     raw = {k: v.clone() for k, v in policy.state_dict().items()}
 
     def training_state(staging: Path) -> None:
-        save_training_state(staging / STATE_DIR, step, optimizer, scheduler, ema, raw)
+        save_training_state(staging / STATE_DIR, step, optimizer, scheduler, ema, raw, run)
 
-    with ema_weights(ema, policy):
-        folder = save_policy(policy, root / f"step_{step:07d}", extra=training_state)
-    point(root, "last", folder)
-    best = (root / "best").resolve() if (root / "best").exists() else None
-    for old in sorted(root.glob("step_*"))[:-keep]:
-        if old.resolve() != best:
-            shutil.rmtree(old, ignore_errors=True)
-    return folder
+    def write(folder: Path) -> Path:
+        with ema_weights(ema, policy):
+            return save_policy(policy, folder, extra=training_state)
+
+    return checkpoints.save(step, write)
 
 
-def record_best(root: Path, folder: Path, step: int, result: dict[str, Any]) -> dict[str, Any]:
-    """Point ``best`` at ``folder`` if its evaluation beats the best so far (success rate, then mean
-    return; a tie keeps the earlier step). Returns the best scores, also kept in ``best.json``."""
-    score = {"step": step, "success_rate": result["success_rate"], "mean_return": result["mean_return"]}
-    path = root / BEST
-    held = json.loads(path.read_text()) if path.exists() and (root / "best").exists() else None
-    rank = lambda r: (r["success_rate"], r["mean_return"])  # noqa: E731
-    if held is not None and rank(held) >= rank(score):
-        return held
-    write_json(path, score)
-    point(root, "best", folder)
-    return score
+def run_record(cfg: TrainConfig) -> dict[str, Any]:
+    """The run's config as each checkpoint keeps it (``training/run.json``), its dataset made absolute."""
+    return {**dataclasses.asdict(cfg), "dataset": str(Path(cfg.dataset).resolve())}
 
 
 def describe_batch(dataset: Any, indices: list[int]) -> str:
@@ -245,19 +215,28 @@ def build(cfg: TrainConfig, dataset: Any, root: Path) -> tuple[Policy, Path | No
                 f"{list(start.tasks)} the checkpoint's learned task embedding knows; train with only "
                 "those, or from scratch (a language=text policy takes new instructions)"
             )
-        contract = start
+        contract = also_trained_on(start, contract.trained_tasks)
     last = root / "last"
     if not cfg.resume or not last.exists():
         torch.manual_seed(cfg.seed)
-        return (load_policy(cfg.init_from) if cfg.init_from else cls(cfg.policy, contract)), None
+        if not cfg.init_from:
+            return cls(cfg.policy, contract), None
+        policy = load_policy(cfg.init_from)
+        policy.contract = contract
+        return policy, None
     check_config(cls, cfg.policy, last, "resume")
-    saved = read_contract(last)
+    saved = also_trained_on(read_contract(last), contract.trained_tasks)
     problems = saved.mismatches(contract.features) + (
-        ["statistics differ"] if saved.digest != contract.digest else []
+        ["statistics differ"] if saved.digest != also_trained_on(contract, saved.trained_tasks).digest else []
     )
     if problems:
         raise ContractError(f"resume: the dataset no longer matches the run's checkpoint: {problems}")
     return cls(cfg.policy, saved, last.resolve()), last.resolve()
+
+
+def also_trained_on(contract: Contract, tasks: tuple[str, ...]) -> Contract:
+    """``contract`` whose ``trained_tasks`` also name ``tasks`` (a run trains on from a checkpoint)."""
+    return dataclasses.replace(contract, trained_tasks=tuple(sorted({*contract.trained_tasks, *tasks})))
 
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -318,6 +297,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     root = out / "checkpoints"
     cfg.policy.validate()
     check_evaluation(cfg)
+    check_output(out, cfg.resume, cfg.overwrite, cfg.init_from)
     dataset = open_dataset(cfg, cfg.policy.n_obs_steps, cfg.policy.horizon, cfg.policy.cameras,
                            policy_class_for(cfg.policy).learns_from_not_imitated(cfg.policy))  # fmt: skip
     policy, resume_from = build(cfg, dataset, root)
@@ -325,12 +305,12 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     policy.to(device).train()
     params, optimizer, scheduler, ema = optimisation(policy, cfg)
     start = 0
-    if resume_from is None:  # a fresh run does not inherit an earlier run's best
-        (root / "best").unlink(missing_ok=True)
-        (root / BEST).unlink(missing_ok=True)
     if resume_from is not None:
         start, raw = load_training_state(resume_from / STATE_DIR, optimizer, scheduler, ema)
         policy.load_state_dict(raw)
+    if cfg.overwrite:  # every check has passed: only now is the earlier run removed
+        clear_output(out)
+    checkpoints, run = Checkpoints(root, start if resume_from is not None else None), run_record(cfg)
     order, data = batches(dataset, cfg, start)
     log = TrainLog(out, dataset, start)
     end = min(cfg.steps, cfg.stop_after) if cfg.stop_after > 0 else cfg.steps
@@ -356,7 +336,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             done == cfg.steps or (cfg.eval_every > 0 and done % cfg.eval_every == 0)
         )
         if done % cfg.save_every == 0 or done == end or evaluating:
-            folder = save_checkpoint(root, done, policy, ema, optimizer, scheduler)
+            folder = save_checkpoint(checkpoints, done, policy, ema, optimizer, scheduler, run)
         if evaluating:
             with ema_weights(ema, policy):
                 result = evaluate_during_training(policy, cfg)
@@ -370,6 +350,6 @@ def evaluate_during_training(policy: Policy, cfg: TrainConfig) -> dict[str, Any]
     from honed.sim.evaluate import EvalConfig, evaluate_policy
 
     policy.eval()
-    ecfg = EvalConfig(task=cfg.task, episodes=cfg.eval_episodes, num_envs=cfg.eval_envs, seed=10_000,
+    ecfg = EvalConfig(task=cfg.task, episodes=cfg.eval_episodes, num_envs=cfg.eval_envs, seed=TRAINING_EVAL_SEED,
                       n_action_steps=cfg.eval_n_action_steps, videos=0, progress=False)  # fmt: skip
     return evaluate_policy(policy, ecfg)

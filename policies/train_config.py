@@ -26,7 +26,7 @@ class TrainConfig:
     task: str = ""
     """Twin task for evaluation during training and the contract check (empty: no evaluation)."""
     output: str = "outputs/train/run"
-    """Run directory: checkpoints/, tensorboard/, summary.json, loss.png."""
+    """Run directory: checkpoints/, tensorboard/, summary.json, loss.png (a fresh run needs it empty or new)."""
     steps: int = bounded(20000, ge=1)
     """Optimisation steps."""
     batch_size: int = bounded(64, ge=1)
@@ -75,6 +75,10 @@ class TrainConfig:
     fresh optimizer, warm-up and schedule; its policy config must equal this run's). Empty: from scratch."""
     resume: bool = False
     """Continue the run in output from its last checkpoint (exactly: same batches, RNG, optimizer)."""
+    overwrite: bool = False
+    """Start afresh in an output holding an earlier run, first removing that run's files (checkpoints/,
+    tensorboard/, summary.json, history.jsonl, evaluations.jsonl, loss.png; nothing else). Without it, a
+    fresh run into a non-empty output is refused."""
     progress: bool = True
     """Show the progress bar."""
 

@@ -103,9 +103,11 @@ class TrainLog:
         self.writer.add_scalar("eval/mean_length", result["mean_length"], step)
 
     def finish(self, cfg: Any, start: int) -> dict[str, Any]:
+        """Write ``summary.json`` (and ``loss.png``); it names only checkpoints that exist (null otherwise)."""
         self.writer.close()
         rows = read_rows(self.history)
-        best = self.out / "checkpoints" / "best.json"
+        root = self.out / "checkpoints"
+        last, best = root / "last", root / "best.json"
         summary = {
             "steps": cfg.steps,
             "resumed_from": start,
@@ -119,8 +121,8 @@ class TrainLog:
                 "samples": len(self.dataset),
             },
             "evaluations": self.evaluations,
-            "checkpoint": str((self.out / "checkpoints" / "last").resolve()),
-            "best": json.loads(best.read_text()) if best.exists() else None,
+            "checkpoint": str(last.resolve()) if last.exists() else None,
+            "best": json.loads(best.read_text()) if best.exists() and (root / "best").exists() else None,
             "config": dataclasses.asdict(cfg),
         }
         write_json(self.out / "summary.json", summary)

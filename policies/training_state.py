@@ -2,6 +2,8 @@
 
 Everything is written as safetensors (tensors) + JSON (scalars): no pickle. The order of training
 samples is a pure function of (seed, step), so a resumed run draws the same batches it would have.
+Beside them, ``run.json`` holds the run's training config, so a checkpoint names the episode store
+it was trained on (:func:`training_dataset`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from honed.policies.checkpoint import CheckpointError, write_json
 STATE_DIR = "training"
 """Folder of a checkpoint holding what resuming needs beyond the deployable weights."""
 TENSORS, SCALARS = "state.safetensors", "state.json"
+RUN = "run.json"
+"""The training config of the run that wrote the checkpoint, its dataset as an absolute path."""
 
 
 class BatchOrder:
@@ -59,8 +63,10 @@ def save_training_state(
     scheduler: LRScheduler,
     ema: EMAModel | None,
     raw: dict[str, Any],
+    run: dict[str, Any] | None = None,
 ) -> None:
-    """Write everything but the deployable weights (``raw`` are the non-EMA weights)."""
+    """Write everything but the deployable weights (``raw`` are the non-EMA weights; ``run``: the
+    training config, written to ``run.json``)."""
     folder.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {f"model.{k}": v.detach().contiguous() for k, v in raw.items()}
     opt = optimizer.state_dict()
@@ -80,6 +86,8 @@ def save_training_state(
     tensors["rng.torch"] = torch.get_rng_state()
     save_file(tensors, str(folder / TENSORS))
     write_json(folder / SCALARS, scalars)
+    if run is not None:
+        write_json(folder / RUN, run)
 
 
 def trained_steps(folder: Path) -> int | None:
@@ -88,6 +96,25 @@ def trained_steps(folder: Path) -> int | None:
         return int(json.loads((folder / STATE_DIR / SCALARS).read_text())["step"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _json_or_none(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def training_dataset(checkpoint: str | Path) -> Path | None:
+    """The episode store a checkpoint was trained on: from its ``training/run.json``, else from the
+    ``summary.json`` of the run folder it sits in (``<run>/checkpoints/<name>``); None when unknown."""
+    folder = Path(checkpoint)
+    run = _json_or_none(folder / STATE_DIR / RUN)
+    if run is None and folder.resolve().parent.name == "checkpoints":
+        summary = _json_or_none(folder.resolve().parent.parent / "summary.json")
+        run = summary.get("config") if isinstance(summary, dict) else None
+    dataset = run.get("dataset") if isinstance(run, dict) else None
+    return Path(dataset) if isinstance(dataset, str) and dataset else None
 
 
 def load_training_state(

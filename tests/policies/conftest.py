@@ -19,9 +19,10 @@ from honed.policies import Contract, DiffusionConfig, DiffusionPolicy
 
 def record_store(
     root: Path, lengths: list[int], cameras: tuple[str, ...] = (), size: tuple[int, int] = (32, 32),
-    tasks: tuple[str, ...] = ("move the arm",),
+    tasks: tuple[str, ...] = ("move the arm",), meta: dict | None = None,
 ) -> EpisodeStore:  # fmt: skip
-    """A store of synthetic-robot episodes (one per entry of ``lengths``), recorded with the real writer."""
+    """A store of synthetic-robot episodes (one per entry of ``lengths``), recorded with the real writer;
+    ``meta`` joins each episode's metadata (episode e also notes ``seed`` e, as honed-record does)."""
     robot = SyntheticRobot(cameras=cameras, height=size[0], width=size[1])
     robot.connect()
     teleop = SyntheticTeleop()
@@ -34,7 +35,7 @@ def record_store(
                 frame = {k: v for k, v in obs.items() if k != TASK}
                 frame[ACTION] = robot.write(teleop.get_action(obs))
                 writer.add_frame(frame, t / 30)
-            writer.save_episode({"success": True})
+            writer.save_episode({"success": True, "seed": e, **(meta or {})})
     store.reload()
     return store
 

@@ -10,16 +10,23 @@ import torch
 from safetensors.torch import load_file
 
 from honed.policies import load_policy
+from honed.policies.cli import main as train_main
 from honed.policies.diffusion.objectives import DDPM
+from honed.policies.run_folder import Checkpoints, point
 from honed.policies.train import TrainingDiverged, train
 from honed.policies.train_config import DEBUG, TrainConfig
+from honed.policies.train_report import TrainLog
+from honed.policies.training_state import training_dataset
 
 
 def config(dataset: Path, output: Path, **overrides) -> TrainConfig:
     cfg = TrainConfig(**{**DEBUG.__dict__, "dataset": str(dataset), "output": str(output), "progress": False})
     cfg.policy = type(DEBUG.policy)(**{**DEBUG.policy.__dict__, "cameras": [], "unet_widths": [16, 32]})
     for key, value in overrides.items():
-        setattr(cfg.policy if key == "language" else cfg, key, value)
+        if key.startswith("policy_"):
+            setattr(cfg.policy, key.removeprefix("policy_"), value)
+        else:
+            setattr(cfg.policy if key == "language" else cfg, key, value)
     return cfg
 
 
@@ -106,6 +113,7 @@ def test_outputs_of_a_run(state_store, tmp_path):
     policy = load_policy(out / "checkpoints" / "last")
     assert policy.contract.tasks == ("move the arm", "wave the arm")
     assert policy.contract.control_hz == 30.0
+    assert training_dataset(out / "checkpoints" / "last") == state_store.resolve()  # from training/run.json
 
 
 def test_features_the_data_lacks_are_named_before_training(state_store, tmp_path):
@@ -159,3 +167,93 @@ def test_bf16_autocast_changes_the_arithmetic_not_the_stored_weights(state_store
 def test_unknown_precision_is_named(state_store, tmp_path):
     with pytest.raises(ValueError, match="precision='fp16'.*fp32"):
         train(config(state_store, tmp_path / "run", precision="fp16"))
+
+
+def test_a_fresh_run_into_a_folder_holding_a_run_is_refused_and_the_run_kept(state_store, tmp_path):
+    """A fresh 2-step run into a 4-step run's folder used to prune by the highest step names (the old
+    run's) and delete its own steps as written, leaving ``last`` pointing at nothing."""
+    out = tmp_path / "run"
+    train(config(state_store, out, steps=4, save_every=2, log_every=1))
+    before = sorted(p.name for p in (out / "checkpoints").iterdir())
+    summary = (out / "summary.json").read_text()
+    with pytest.raises(ValueError, match=r"output=.*run already holds a training run \(last checkpoint "
+                       r"step_0000004\): pass resume=true .*, a new output=.*, or overwrite=true to remove its "
+                       r"checkpoints, tensorboard, summary.json, history.jsonl, loss.png first"):  # fmt: skip
+        train(config(state_store, out, steps=2, save_every=1))
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == before
+    assert (out / "checkpoints" / "last").resolve().name == "step_0000004"
+    assert (out / "summary.json").read_text() == summary
+    with pytest.raises(SystemExit) as refused:  # the command says it in one line, before opening the data
+        train_main(["preset=debug", "dataset=/nonexistent", f"output={out}"])
+    assert str(refused.value).startswith(f"honed-train: output={out} already holds") and "\n" not in str(
+        refused.value
+    )
+
+
+def test_overwrite_removes_the_earlier_run_first_and_names_what_it_removed(state_store, tmp_path, capsys):
+    out = tmp_path / "run"
+    train(config(state_store, out, steps=4, save_every=2, log_every=1))
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(
+        ValueError, match="resume=true continues the run in output, overwrite=true removes it"
+    ):
+        train(config(state_store, out, steps=2, resume=True, overwrite=True))
+    with pytest.raises(ValueError, match="cameras"):  # a refused run removes nothing
+        train(config(state_store, out, steps=2, overwrite=True, policy_cameras=["wrist"]))
+    assert (out / "checkpoints" / "last").resolve().name == "step_0000004"
+    summary = train(config(state_store, out, steps=2, save_every=1, log_every=1, overwrite=True))
+    assert "overwrite=true: removed checkpoints, tensorboard, summary.json, history.jsonl, loss.png" in (
+        capsys.readouterr().err
+    )
+    assert sorted(p.name for p in (out / "checkpoints").glob("step_*")) == ["step_0000001", "step_0000002"]
+    assert Path(summary["checkpoint"]) == (out / "checkpoints" / "step_0000002").resolve()
+    assert [json.loads(line)["step"] for line in (out / "history.jsonl").read_text().splitlines()] == [1, 2]
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_a_run_prunes_only_its_own_checkpoints_and_never_best(tmp_path):
+    root = tmp_path / "checkpoints"
+    foreign = root / "step_0000040"
+    foreign.mkdir(parents=True)
+    point(root, "best", foreign)
+
+    def write(folder: Path) -> Path:
+        folder.mkdir()
+        return folder
+
+    fresh = Checkpoints(root, resumed_from=None)
+    for step in (10, 20, 30):
+        fresh.save(step, write)
+    assert sorted(p.name for p in root.glob("step_*")) == ["step_0000020", "step_0000030", "step_0000040"]
+    assert (root / "last").resolve().name == "step_0000030" and (root / "best").resolve() == foreign
+    resumed = Checkpoints(root, resumed_from=30)  # its own are those up to the step it resumes from
+    resumed.save(50, write)
+    assert sorted(p.name for p in root.glob("step_*")) == ["step_0000030", "step_0000040", "step_0000050"]
+
+
+class NoSamples(list):
+    """A dataset of two episodes that start no sample, as the training log reads one."""
+
+    episode_ids = [0, 1]
+
+
+def test_the_summary_names_only_checkpoints_that_exist(state_store, tmp_path):
+    """``steps=-5`` used to end with a summary naming ``checkpoints/last``, which no step had written."""
+    cfg = config(state_store, tmp_path / "run")
+    dataset = NoSamples()
+    summary = TrainLog(tmp_path / "run", dataset, 0).finish(cfg, 0)
+    assert summary["checkpoint"] is None and summary["best"] is None
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["checkpoint"] is None
+
+
+def test_init_from_on_other_data_names_every_task_trained_on(tmp_path, pk):
+    picks = pk.record_store(tmp_path / "picks", [30, 30], meta={"twin_task": "pick_cube"}).root
+    places = pk.record_store(tmp_path / "places", [30, 30], meta={"twin_task": "place_cube"}).root
+    train(config(picks, tmp_path / "a", steps=1))
+    start = tmp_path / "a" / "checkpoints" / "last"
+    assert load_policy(start).contract.trained_tasks == ("pick_cube",)
+    train(config(places, tmp_path / "b", steps=2, stop_after=1, init_from=str(start)))
+    both = ("pick_cube", "place_cube")
+    assert load_policy(tmp_path / "b/checkpoints/last").contract.trained_tasks == both
+    train(config(places, tmp_path / "b", steps=2, resume=True, init_from=str(start)))
+    assert load_policy(tmp_path / "b/checkpoints/last").contract.trained_tasks == both
