@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from honed.cli import Verb, bounded
+from honed.sim.seeds import HELD_OUT_SEED
 
 
 @dataclass
@@ -77,7 +78,7 @@ class LearningBenchConfig:
     """Checkpoint to benchmark: last, or best (highest success during training; needs eval_every)."""
     num_envs: int = bounded(25, ge=1)
     """Twin worlds during evaluation."""
-    eval_seed: int = bounded(100_000, ge=0)
+    eval_seed: int = bounded(HELD_OUT_SEED, ge=0)
     """Reset seed of the first evaluation episode (demos use seeds 0..demos-1)."""
     output: str = "outputs/bench/learning"
     """Root folder: <task>/store_<obs> (+ _recoveries<r>, _snap for those demos), <task>_<obs>/run, <task>_<obs>/eval."""

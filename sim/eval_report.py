@@ -109,6 +109,24 @@ def plot_evaluation(result: Mapping[str, Any], path: Path) -> Path:
     return path
 
 
+def checkpoint_labels(a: str, b: str) -> tuple[str, str]:
+    """Names of two checkpoints for a plot: the shortest ends of their paths that tell them apart,
+    without the ``checkpoints`` folder and with the run folder where there is one (``runs/seed0/
+    checkpoints/best`` is ``seed0/best``); equal paths are told apart by `` (a)`` and `` (b)``."""
+
+    def parts(path: str) -> tuple[list[str], int]:
+        p = Path(path)
+        names = [n for n in p.parts if n not in (p.anchor, "checkpoints")] or [path]
+        return names, 2 if p.parent.name == "checkpoints" and len(names) > 1 else 1
+
+    (pa, na), (pb, nb) = parts(a), parts(b)
+    for more in range(max(len(pa), len(pb))):
+        labels = "/".join(pa[-(na + more) :]), "/".join(pb[-(nb + more) :])
+        if labels[0] != labels[1]:
+            return labels
+    return f"{'/'.join(pa[-na:])} (a)", f"{'/'.join(pb[-nb:])} (b)"
+
+
 def plot_comparison(comparison: Mapping[str, Any], names: tuple[str, str], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(5, 3.6))
     n = comparison["paired_episodes"]

@@ -3,11 +3,14 @@
     honed-eval checkpoint=outputs/train/run/checkpoints/last task=pick_cube episodes=200
     honed-eval compare a=outputs/eval/a b=outputs/eval/b
 
-Episode k starts from the reset seed ``seed + k``, so evaluations with the same seed meet the same
-initial states and can be compared pairwise. The policy's sampling noise is drawn per episode from
-its seed as well (common random numbers). The checkpoint's contract is checked against the task's
-features before any episode runs. Writes ``results.json`` (summary + per-episode results),
-``eval.png``, ``videos/{success,failure}_seed<S>.mp4`` and ``index.html``.
+Episode k starts from the reset seed ``seed + k`` (from ``HELD_OUT_SEED`` by default, scenes no
+recording or in-training evaluation draws), so evaluations with the same seed meet the same initial
+states and can be compared pairwise. The policy's sampling noise is drawn per episode from its seed
+as well (common random numbers). The checkpoint's contract is checked against the task's features
+before any episode runs, and a task it was not trained on is refused unless ``allow_other_task``.
+Seeds whose scenes the checkpoint's training dataset recorded are reported as a warning. Writes
+``results.json`` (summary + per-episode results), ``eval.png``,
+``videos/{success,failure}_seed<S>.mp4`` and ``index.html``.
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ from honed.cli import Verb, bounded
 from honed.features import IMAGE_PREFIX, Features
 from honed.sim.eval_report import (
     EpisodeRecorder,
+    checkpoint_labels,
     paired_comparison,
     plot_comparison,
     plot_evaluation,
     summarize,
     write_index,
 )
+from honed.sim.seeds import HELD_OUT_SEED
 
 TWIN_BACKENDS = ("mujoco", "warp")
 """Backends whose worlds ``EpisodeRecorder`` can re-render into videos."""
@@ -50,8 +55,8 @@ class EvalConfig:
     """Number of episodes."""
     num_envs: int = bounded(25, ge=1)
     """Twin worlds stepped together."""
-    seed: int = bounded(0, ge=0)
-    """Reset seed of the first episode; episode k uses seed + k."""
+    seed: int = bounded(HELD_OUT_SEED, ge=0)
+    """Reset seed of the first episode; episode k uses seed + k (default: scenes no recording draws)."""
     backend: str = "mujoco"
     """Batched env backend (mujoco, warp; maniskill on a Vulkan GPU, with videos=0)."""
     n_action_steps: int = bounded(0, ge=0)
@@ -65,6 +70,8 @@ class EvalConfig:
     nearer the one the policy maps zero noise to (a lower temperature; 0: one chunk per observation)."""
     episode_seconds: float = bounded(0.0, ge=0)
     """Episode time limit in seconds (0: the task's own)."""
+    allow_other_task: bool = False
+    """Evaluate on a task the checkpoint's contract does not name as trained on (refused otherwise)."""
     videos: int = bounded(2, ge=0)
     """Success videos and failure videos to write (each)."""
     output: str = ""
@@ -128,6 +135,63 @@ def check_instructions(contract: Any, policy: Any, instructions: Sequence[str], 
         )
 
 
+def task_scope(contract: Any, task: str, allow_other_task: bool) -> tuple[bool | None, list[str]]:
+    """Whether ``task`` is outside the tasks the checkpoint was trained on (None: its contract does not
+    say) and the warnings that go with it. Another task is refused (ContractError) unless allowed."""
+    trained = list(contract.trained_tasks)
+    if not trained:
+        return None, [
+            f"the checkpoint's contract does not name the tasks it was trained on (it predates them), "
+            f"so nothing checks that it was trained on {task}"
+        ]
+    if task in trained:
+        return False, []
+    named = f"task={task} is not a task the checkpoint was trained on ({', '.join(trained)})"
+    if not allow_other_task:
+        from honed.policies.contract import ContractError
+
+        raise ContractError(
+            f"{named}: evaluate on {trained[0]}, or pass allow_other_task=true to measure it there"
+        )
+    return True, [f"{named}; evaluated there because allow_other_task=true"]
+
+
+def recorded_seeds(store: Path, task: str) -> set[int]:
+    """Reset seeds of the store's episodes recorded in ``task``'s twin scenes (episodes that do not say
+    where they were recorded count too); empty when the store cannot be read."""
+    from honed.data.layout import Index
+
+    try:
+        episodes = Index.load(store).episodes
+    except (OSError, ValueError):
+        return set()
+    return {
+        e.meta["seed"]
+        for e in episodes
+        if isinstance(e.meta.get("seed"), int) and e.meta.get("twin_task", task) == task
+    }
+
+
+def seed_warnings(checkpoint: str, task: str, seeds: range) -> list[str]:
+    """A warning when ``seeds`` include scenes the checkpoint's training dataset recorded (none when
+    the checkpoint does not name its dataset or the store is gone)."""
+    from honed.policies.training_state import training_dataset
+
+    store = training_dataset(checkpoint)
+    recorded = recorded_seeds(store, task) if store is not None else set()
+    shared = sorted(recorded.intersection(seeds))
+    if not shared:
+        return []
+    contiguous = shared[-1] - shared[0] + 1 == len(shared)
+    span = f"{shared[0]}..{shared[-1]}" if contiguous else ", ".join(map(str, shared[:3])) + ", ..."
+    past = max(HELD_OUT_SEED, max(recorded) + 1)
+    return [
+        f"{len(shared)} of the {len(seeds)} episodes (seeds {span}) start from scenes recorded in the "
+        f"training dataset {store}, so they score the policy on scenes it was trained on: pass seed={past} "
+        "for held-out scenes"
+    ]
+
+
 def _noise(policy: Any, generators: list[torch.Generator], scale: float) -> torch.Tensor:
     shape = policy.noise_shape(1)[1:]
     return scale * torch.stack([torch.randn(shape, generator=g) for g in generators])  # (N, H, A)
@@ -171,11 +235,21 @@ def run_wave(
     return [r for r in results[:count] if r is not None]
 
 
-def evaluate_policy(policy: Any, cfg: EvalConfig, out: Path | None = None) -> dict[str, Any]:
-    """Run ``cfg.episodes`` episodes; returns the summary with ``per_episode`` (and writes files to ``out``)."""
+def evaluate_policy(
+    policy: Any, cfg: EvalConfig, out: Path | None = None, warnings: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Run ``cfg.episodes`` episodes; returns the summary with ``per_episode`` (and writes files to ``out``).
+
+    The summary names the checkpoint's ``trained_tasks``, whether ``other_task`` was evaluated (see
+    :func:`task_scope`) and its ``warnings`` (``warnings`` given here, then the task's; each also
+    printed, one line each, before any episode runs)."""
     from honed.sim import make_batched_env
 
     contract = policy.contract
+    other_task, task_warnings = task_scope(contract, cfg.task, cfg.allow_other_task)
+    warnings = [*warnings, *task_warnings]
+    for line in warnings:
+        print(f"honed-eval: warning: {line}", file=sys.stderr)
     try:  # 0 restores the contract's own, also on a policy an earlier evaluation overrode
         policy.execute_steps(cfg.n_action_steps or contract.n_action_steps)
     except ValueError as err:
@@ -225,6 +299,9 @@ def evaluate_policy(policy: Any, cfg: EvalConfig, out: Path | None = None) -> di
         **policy.sampling(),
         "noise_scale": cfg.noise_scale,
         "contract_digest": contract.digest,
+        "trained_tasks": list(contract.trained_tasks),
+        "other_task": other_task,
+        "warnings": warnings,
         "per_episode": episodes,
     }
     if out is not None:
@@ -256,7 +333,8 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     if cfg.compile and callable(compile_for_inference):
         compile_for_inference()
     out = Path(cfg.output or Path(cfg.checkpoint) / f"eval_{cfg.task}")
-    result = evaluate_policy(policy, cfg, out)
+    warnings = seed_warnings(cfg.checkpoint, cfg.task, range(cfg.seed, cfg.seed + cfg.episodes))
+    result = evaluate_policy(policy, cfg, out, warnings)
     summary = {k: v for k, v in result.items() if k not in ("per_episode", "config")}
     print(json.dumps({**summary, "output": str(out)}))
     return result
@@ -273,11 +351,15 @@ def _results(path: str) -> dict[str, Any]:
 def compare(cfg: CompareConfig) -> dict[str, Any]:
     """Paired comparison of two evaluations on their shared seeds; prints it as JSON."""
     a, b = _results(cfg.a), _results(cfg.b)
-    comparison = {"a": cfg.a, "b": cfg.b, **paired_comparison(a["per_episode"], b["per_episode"])}
+    labels = checkpoint_labels(
+        a.get("config", {}).get("checkpoint") or cfg.a, b.get("config", {}).get("checkpoint") or cfg.b
+    )
+    comparison = {"a": cfg.a, "b": cfg.b, "labels": list(labels),
+                  **paired_comparison(a["per_episode"], b["per_episode"])}  # fmt: skip
     out = Path(cfg.output or (Path(cfg.b) if Path(cfg.b).is_dir() else Path(cfg.b).parent))
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(comparison, indent=2))
-    plot_comparison(comparison, (Path(cfg.a).name or "a", Path(cfg.b).name or "b"), out / "compare.png")
+    plot_comparison(comparison, labels, out / "compare.png")
     print(json.dumps(comparison))
     return comparison
 

@@ -212,11 +212,15 @@ def joined_contract(contracts: Sequence[Contract], names: Sequence[str]) -> Cont
     """The members' one contract. A member trained before cameras stated their placement differs from
     later ones only there: each is read with the placements the others state, and the joined contract
     states every one known, so evaluation checks each camera for all members. Placements that two
-    members state differently, like any other difference, are refused."""
+    members state differently, like any other difference, are refused. The ensemble's trained tasks
+    are every task a member was trained on."""
     known = contracts[0].features
     for contract in contracts[1:]:
         known = known.with_placements_of(contract.features)
-    placed = [replace(c, features=c.features.with_placements_of(known)) for c in contracts]
+    trained = tuple(sorted({t for c in contracts for t in c.trained_tasks}))
+    placed = [
+        replace(c, features=c.features.with_placements_of(known), trained_tasks=trained) for c in contracts
+    ]
     first = placed[0].to_dict()
     for contract, name in zip(placed[1:], names[1:]):
         body = contract.to_dict()

@@ -128,3 +128,14 @@ def test_an_ensemble_checkpoint_evaluates_in_the_twin(pk, tmp_path):
                                  videos=0, episode_seconds=0.5, output=str(tmp_path / "out"), progress=False))  # fmt: skip
     assert [e["length"] for e in result["per_episode"]] == [15, 15]
     assert result["contract_digest"] == ensemble.contract.digest
+
+
+def test_an_ensemble_is_trained_on_every_task_its_members_were(pk):
+    """Members whose contracts differed only in their trained tasks used to be refused (or fail on the
+    field one of them lacks)."""
+    older, picks, places = members(pk, 3)
+    picks.contract = dataclasses.replace(picks.contract, trained_tasks=("pick_cube",))
+    places.contract = dataclasses.replace(places.contract, trained_tasks=("place_cube",))
+    for order in ([picks, places, older], [older, places, picks]):
+        ensemble = join_policies(order, ["a", "b", "c"])
+        assert ensemble.contract.trained_tasks == ("pick_cube", "place_cube")

@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from honed.sim.eval_report import paired_comparison, summarize, wilson_interval, write_index
+from honed.sim.eval_report import (
+    checkpoint_labels,
+    paired_comparison,
+    summarize,
+    wilson_interval,
+    write_index,
+)
 
 
 def test_wilson_interval_known_values():
@@ -67,3 +73,25 @@ def test_paired_comparison_uses_only_shared_seeds_and_mcnemar():
     assert same["p_value"] == 1.0 and same["difference"] == 0.0
     with pytest.raises(ValueError, match="share no episode seed"):
         paired_comparison(a, [{"seed": 100, "success": True}])
+
+
+def test_checkpoint_labels_name_the_run_and_the_checkpoint():
+    assert checkpoint_labels("runs/seed0/checkpoints/best", "runs/seed1/checkpoints/best") == (
+        "seed0/best",
+        "seed1/best",
+    )
+    assert checkpoint_labels("/x/run/checkpoints/last", "/y/run/checkpoints/last") == (
+        "x/run/last",
+        "y/run/last",
+    )
+    assert checkpoint_labels("runs/ensemble", "runs/seed0/checkpoints/best") == ("ensemble", "seed0/best")
+    assert checkpoint_labels("runs/ens", "runs/ens") == ("ens (a)", "ens (b)")
+
+
+@given(
+    st.lists(st.sampled_from(["a", "b", "checkpoints", "last"]), min_size=1, max_size=4),
+    st.lists(st.sampled_from(["a", "b", "checkpoints", "last"]), min_size=1, max_size=4),
+)
+def test_checkpoint_labels_always_tell_two_checkpoints_apart(a, b):
+    labels = checkpoint_labels("/".join(a), "/".join(b))
+    assert labels[0] != labels[1] and all(labels)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,8 @@ from honed.features import ACTION, Feature, Features, image_key
 from honed.policies import Contract, ContractError, DiffusionPolicy, load_policy, save_policy
 from honed.policies.train import record_best, train
 from honed.policies.train_config import DEBUG, TrainConfig
-from honed.sim.evaluate import CompareConfig, EvalConfig, compare, evaluate, evaluate_policy
+from honed.sim.evaluate import CompareConfig, EvalConfig, compare, evaluate, evaluate_policy, seed_warnings
+from honed.sim.seeds import HELD_OUT_SEED
 from honed.sim.tasks.pick import GRASP_ENDINGS
 
 
@@ -183,6 +185,11 @@ def test_train_then_evaluate_end_to_end(demo_store, tmp_path):
                                  episode_seconds=1.0, output=str(out), progress=False))  # fmt: skip
     saved = json.loads((out / "results.json").read_text())
     assert saved["episodes"] == 3 and len(saved["per_episode"]) == 3
+    # by default on scenes neither the demos (0..2) nor the in-training evaluation drew
+    assert [e["seed"] for e in saved["per_episode"]] == [HELD_OUT_SEED + k for k in range(3)]
+    assert (
+        saved["warnings"] == [] and saved["trained_tasks"] == ["pick_cube"] and saved["other_task"] is False
+    )
     assert 0.0 <= saved["success_ci95"][0] <= saved["success_rate"] <= saved["success_ci95"][1] <= 1.0
     assert (out / "eval.png").stat().st_size > 1000 and (out / "index.html").exists()
     kinds = [k for k, v in result["videos"].items() if v]
@@ -190,10 +197,89 @@ def test_train_then_evaluate_end_to_end(demo_store, tmp_path):
     comparison = compare(CompareConfig(a=str(out), b=str(out), output=str(tmp_path / "cmp")))
     assert comparison["paired_episodes"] == 3 and comparison["p_value"] == 1.0
     assert (tmp_path / "cmp" / "compare.png").exists()
+    assert comparison["labels"] == [f"run/last{side}" for side in (" (a)", " (b)")]
+    check_recorded_seeds_warn(checkpoint, tmp_path)
     from honed.policies.bench_pose import PoseBenchConfig, run_bench
 
     with pytest.raises(SystemExit, match="no pose head; train with policy.privileged_aux_weight > 0"):
         run_bench(PoseBenchConfig(checkpoint=str(checkpoint), episodes=2))
+
+
+def check_recorded_seeds_warn(checkpoint: Path, tmp_path: Path) -> None:
+    """Seeds the demos recorded (0..2) are named, in one line and in results.json; a checkpoint whose
+    store is gone, or another task's scenes, say nothing."""
+    out = tmp_path / "recorded"
+    result = evaluate(EvalConfig(checkpoint=str(checkpoint), task="pick_cube", episodes=2, num_envs=2, seed=1,
+                                 videos=0, episode_seconds=0.2, output=str(out), progress=False))  # fmt: skip
+    (line,) = result["warnings"]
+    assert line.startswith(
+        "2 of the 2 episodes (seeds 1..2) start from scenes recorded in the training dataset"
+    )
+    assert line.endswith(f"pass seed={HELD_OUT_SEED} for held-out scenes")
+    assert json.loads((out / "results.json").read_text())["warnings"] == [line]
+    assert seed_warnings(str(checkpoint), "place_cube", range(3)) == []
+    moved = tmp_path / "copy"
+    shutil.copytree(checkpoint.resolve(), moved)
+    run = json.loads((moved / "training" / "run.json").read_text())
+    (moved / "training" / "run.json").write_text(json.dumps({**run, "dataset": str(tmp_path / "gone")}))
+    assert seed_warnings(str(moved), "pick_cube", range(3)) == []
+
+
+def test_a_task_the_checkpoint_was_not_trained_on_is_refused_unless_allowed(
+    pk, tmp_path, monkeypatch, capsys
+):
+    """A state-only pick_cube checkpoint used to evaluate on push_t without a word."""
+    import honed.sim.evaluate as ev
+
+    policy = pk.make_policy()
+    policy.contract = dataclasses.replace(policy.contract, trained_tasks=("pick_cube",))
+    save_policy(policy, tmp_path / "ckpt")
+    cfg = EvalConfig(checkpoint=str(tmp_path / "ckpt"), task="push_t", episodes=1, num_envs=1, videos=0,
+                     episode_seconds=0.1, output=str(tmp_path / "out"), progress=False)  # fmt: skip
+    with monkeypatch.context() as m:
+        m.setattr(ev, "run_wave", lambda *a, **k: pytest.fail("an episode ran"))
+        with pytest.raises(ContractError, match=r"^task=push_t is not a task the checkpoint was trained on "
+                           r"\(pick_cube\): evaluate on pick_cube, or pass allow_other_task=true"):  # fmt: skip
+            evaluate(cfg)
+    assert not (tmp_path / "out").exists()
+    capsys.readouterr()
+    evaluate(dataclasses.replace(cfg, allow_other_task=True))
+    captured = capsys.readouterr()
+    printed = json.loads(captured.out.strip().splitlines()[-1])
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    for summary in (printed, saved):
+        assert summary["other_task"] is True and summary["trained_tasks"] == ["pick_cube"]
+        assert summary["warnings"] == [
+            "task=push_t is not a task the checkpoint was trained on (pick_cube); evaluated there because "
+            "allow_other_task=true"
+        ]
+    assert "honed-eval: warning: task=push_t is not a task" in captured.err
+
+
+def test_a_checkpoint_that_does_not_name_its_tasks_evaluates_with_a_warning(pk, capsys):
+    cfg = EvalConfig(task="pick_cube", episodes=1, num_envs=1, episode_seconds=0.1, progress=False)
+    result = evaluate_policy(pk.make_policy(), cfg)
+    assert result["other_task"] is None and result["trained_tasks"] == []
+    (line,) = result["warnings"]
+    assert "does not name the tasks it was trained on" in line
+    assert capsys.readouterr().err.count("honed-eval: warning:") == 1
+
+
+def test_compare_labels_the_runs_by_their_checkpoints(tmp_path, monkeypatch):
+    """compare.png used to label the runs by their evaluation folders (eval_pick_cube twice, or a and b)."""
+    import honed.sim.evaluate as ev
+
+    drawn = []
+    monkeypatch.setattr(ev, "plot_comparison", lambda comparison, names, path: drawn.append(names))
+    episodes = [{"seed": 100_000, "success": True}, {"seed": 100_001, "success": False}]
+    for seed in ("seed0", "seed1"):
+        folder = tmp_path / "runs" / seed / "checkpoints" / "best" / "eval_pick_cube"
+        folder.mkdir(parents=True)
+        config = {"checkpoint": f"runs/{seed}/checkpoints/best"}
+        (folder / "results.json").write_text(json.dumps({"per_episode": episodes, "config": config}))
+    a, b = (tmp_path / "runs" / s / "checkpoints/best/eval_pick_cube" for s in ("seed0", "seed1"))
+    comparison = compare(CompareConfig(a=str(a), b=str(b)))
+    assert drawn == [("seed0/best", "seed1/best")] and comparison["labels"] == ["seed0/best", "seed1/best"]
 
 
 def test_a_pose_loss_run_on_twin_demos_evaluates_without_reading_object_poses(demo_store, tmp_path):
@@ -300,8 +386,11 @@ def test_best_checkpoint_follows_in_training_evaluation_across_a_resume(demo_sto
     assert (root / "best").resolve().name == "step_0000002"
     assert sorted(p.name for p in root.glob("step_*")) == ["step_0000002", "step_0000006", "step_0000008"]
     assert load_policy(root / "best").contract.tasks == load_policy(root / "last").contract.tasks
+    with pytest.raises(ValueError, match="already holds a training run"):  # nor is best another run's to drop
+        train(dataclasses.replace(cfg, steps=4, eval_every=4, resume=False))
+    assert (root / "best").resolve().name == "step_0000002"
     scores = iter([0.1])
-    fresh = train(dataclasses.replace(cfg, steps=4, eval_every=4, resume=False))
+    fresh = train(dataclasses.replace(cfg, steps=4, eval_every=4, resume=False, overwrite=True))
     assert fresh["best"] == {"step": 4, "success_rate": 0.1, "mean_return": 1.0}
     assert [e["step"] for e in fresh["evaluations"]] == [4]  # a fresh run forgets the old readings
 
