@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import io
 import os
-import pty
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -97,12 +98,16 @@ def test_the_loop_only_leaves_its_state_and_the_panel_computes_the_pose():
     assert "measured" in text_of(view) and len(made) == 1  # kinematics data of the panel's own
 
 
-@pytest.fixture
-def terminal():
-    master, slave = pty.openpty()
-    yield master, slave
-    os.close(master)
-    os.close(slave)
+@contextmanager
+def typed(keys: bytes = b"") -> Iterator[int]:
+    """A scripted key source holding ``keys`` (a pipe: the bytes are there before the first tick)."""
+    read, write = os.pipe()
+    os.write(write, keys)
+    try:
+        yield read
+    finally:
+        os.close(read)
+        os.close(write)
 
 
 def observation(images: bool) -> dict:
@@ -112,11 +117,10 @@ def observation(images: bool) -> dict:
     return obs
 
 
-def test_camera_window_without_a_display_says_so_once_and_opens_nothing(terminal, monkeypatch, capfd):
+def test_camera_window_without_a_display_says_so_once_and_opens_nothing(monkeypatch, capfd):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    teleop = KeyboardTeleop(fd=terminal[1], camera_window=True)
-    with teleop:
+    with typed() as keys, KeyboardTeleop(fd=keys, camera_window=True) as teleop:
         teleop.reset(observation(True))
         for _ in range(3):
             teleop.get_action(observation(True))
@@ -125,10 +129,9 @@ def test_camera_window_without_a_display_says_so_once_and_opens_nothing(terminal
     assert err.count("\n") == 1 and "no display" in err and "camera_window" in err
 
 
-def test_camera_window_on_a_robot_without_cameras_says_so_once(terminal, monkeypatch, capfd):
+def test_camera_window_on_a_robot_without_cameras_says_so_once(monkeypatch, capfd):
     monkeypatch.setenv("DISPLAY", ":0")
-    teleop = KeyboardTeleop(fd=terminal[1], camera_window=True)
-    with teleop:
+    with typed() as keys, KeyboardTeleop(fd=keys, camera_window=True) as teleop:
         teleop.reset(observation(False))
         window = teleop.window
         assert window is not None
@@ -140,9 +143,9 @@ def test_camera_window_on_a_robot_without_cameras_says_so_once(terminal, monkeyp
     assert err.count("\n") == 1 and "no camera feature" in err
 
 
-def test_no_camera_window_unless_asked(terminal, monkeypatch, capfd):
+def test_no_camera_window_unless_asked(monkeypatch, capfd):
     monkeypatch.setenv("DISPLAY", ":0")
-    with KeyboardTeleop(fd=terminal[1]) as teleop:
+    with typed() as keys, KeyboardTeleop(fd=keys) as teleop:
         teleop.reset(observation(True))
         teleop.get_action(observation(True))
         assert teleop.window is None
@@ -161,16 +164,10 @@ def test_keyboard_records_under_honed_record_with_the_panel_live(tmp_path, live_
     from honed.data.record_cli import main as record_main
     from honed.data.store import EpisodeStore
 
-    keys, typed = os.pipe()  # a scripted key source: the keys are there before the first tick
-    os.write(typed, b"r" * 5 + b"\x1b[C")  # five presses of "up", then -> to save the episode
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            record_main(["teleop=keyboard", f"teleop_options.fd={keys}", "episodes=1", "episode_s=5",
-                         "realtime=false", f"store={tmp_path / 'kb'}", "robot_options.image_height=32",
-                         "robot_options.image_width=32"])  # fmt: skip
-    finally:
-        os.close(keys)
-        os.close(typed)
+    with typed(b"r" * 5 + b"\x1b[C") as keys, pytest.raises(SystemExit) as exit_info:  # 5 x up, then ->
+        record_main(["teleop=keyboard", f"teleop_options.fd={keys}", "episodes=1", "episode_s=5",
+                     "realtime=false", f"store={tmp_path / 'kb'}", "robot_options.image_height=32",
+                     "robot_options.image_width=32"])  # fmt: skip
     assert exit_info.value.code == 0
     episode = EpisodeStore.open(tmp_path / "kb").episode(0)
     assert episode.meta["ended_by"] == "teleop" and len(episode) < 150
@@ -183,15 +180,9 @@ def test_keyboard_under_honed_teleop_shows_the_panel_and_esc_stops(live_terminal
     from honed.hardware.teleop_cli import Mirror
     from honed.sim.twin import TwinRobot
 
-    keys, typed = os.pipe()
-    os.write(typed, b"\x1b")
     robot = TwinRobot(image_height=32, image_width=32)
-    try:
-        with robot, KeyboardTeleop(fd=keys) as teleop:
-            log = Mirror(robot, teleop, fps=30).run(duration_s=600)
-    finally:
-        os.close(keys)
-        os.close(typed)
+    with typed(b"\x1b") as keys, robot, KeyboardTeleop(fd=keys) as teleop:  # Esc
+        log = Mirror(robot, teleop, fps=30).run(duration_s=600)
     assert len(log.t) == 1  # Esc, read on the first tick, ended the loop
     screen = live_terminal.getvalue()
     assert "shoulder_lift" in screen and "Hz" in screen and "teleop" in screen
