@@ -137,7 +137,6 @@ def test_camera_window_on_a_robot_without_cameras_says_so_once(monkeypatch, capf
         assert window is not None
         for _ in range(3):
             teleop.get_action(observation(False))
-            window._next = 0.0  # every tick due: the notice still comes once
         assert window.closed and window._process is None
     _, err = capfd.readouterr()
     assert err.count("\n") == 1 and "no camera feature" in err
@@ -186,3 +185,19 @@ def test_keyboard_under_honed_teleop_shows_the_panel_and_esc_stops(live_terminal
     assert len(log.t) == 1  # Esc, read on the first tick, ended the loop
     screen = live_terminal.getvalue()
     assert "shoulder_lift" in screen and "Hz" in screen and "teleop" in screen
+
+
+def test_camera_window_process_without_a_gui_backend_says_so_and_closes(monkeypatch, capfd):
+    from honed.hardware.teleop_view import CameraWindow
+
+    monkeypatch.setenv("MPLBACKEND", "agg")  # a display is named, but matplotlib can draw no window
+    seconds = iter(range(1000))  # a clock a second further on at each read: every offer is due
+    window = CameraWindow("keyboard teleop cameras", clock=lambda: float(next(seconds)))
+    window.offer(observation(True))
+    process = window._process
+    assert process is not None
+    process.join(timeout=120)  # the window process ends on its own once it finds no GUI backend
+    window.offer(observation(True))  # not taken any more: the feed stops
+    assert window.closed and window._process is None and process.exitcode == 0
+    _, err = capfd.readouterr()
+    assert err.count("\n") == 1 and "no GUI backend" in err
