@@ -27,7 +27,7 @@ def test_best_checkpoint_is_benchmarked_and_reported(tmp_path, capsys, monkeypat
     executed: list[int] = []  # actions per chunk of every evaluation, in training and after
     real = evaluate_module.evaluate_policy
     monkeypatch.setattr(evaluate_module, "evaluate_policy",
-                        lambda policy, ecfg, out=None: executed.append(ecfg.n_action_steps) or real(policy, ecfg, out))  # fmt: skip
+                        lambda policy, ecfg, *rest: executed.append(ecfg.n_action_steps) or real(policy, ecfg, *rest))  # fmt: skip
     cfg = dataclasses.replace(VERB.presets["debug"], output=str(tmp_path), eval_every=2, eval_episodes=2,
                               select="best", threads=1, num_workers=0, eval_n_action_steps=4)  # fmt: skip
     out = run_bench(cfg)
