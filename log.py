@@ -112,17 +112,29 @@ def third_party(name: str) -> logging.Logger:
 
 
 def route_ffmpeg() -> None:
-    """FFmpeg's messages to PyAV's ``libav`` logger (warnings and up), hence to the log file.
+    """FFmpeg's messages (what it would print: INFO and up) to PyAV's ``libav`` logger, hence to the
+    log file, and kept there.
 
-    lerobot's video helpers hand FFmpeg's logging back to its terminal printer when they finish, so
-    honed calls this again before it reads or writes video itself.
+    lerobot's video helpers hand FFmpeg's logging back to its terminal printer when they finish
+    (``av.logging.restore_default_callback``: the MP4 muxer's ``moving the moov atom`` during an
+    export, say); that call is pointed at :func:`keep_ffmpeg_routed` instead.
     """
     import av.logging
 
     if _file is None:
         setup()
         return
-    av.logging.set_level(av.logging.WARNING)
+    keep_ffmpeg_routed()
+    av.logging.restore_default_callback = keep_ffmpeg_routed
+
+
+def keep_ffmpeg_routed() -> None:
+    """PyAV's ``restore_default_callback`` as honed runs it: FFmpeg keeps speaking to the log file (at
+    INFO and up, which lerobot's helpers also narrow on PyAV's logger while they run)."""
+    import av.logging
+
+    av.logging.set_level(av.logging.INFO)
+    FFMPEG.setLevel(logging.INFO)
 
 
 class WarpToLog:

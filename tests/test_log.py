@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import av
 import av.logging
 import numpy as np
 import pytest
@@ -30,13 +31,28 @@ def test_a_truncated_mp4_says_so_in_one_error_and_ffmpeg_speaks_only_to_the_log(
     truncated = tmp_path / "truncated.mp4"
     truncated.write_bytes(video.read_bytes()[:200])
     assert b"moov" not in truncated.read_bytes()  # the index FFmpeg looks for is at the end of the file
-    av.logging.restore_default_callback()  # what lerobot's video helpers leave behind
+    av.logging.restore_default_callback()  # as lerobot's video helpers call it when they finish
+    with pytest.raises(av.error.InvalidDataError):
+        av.open(str(truncated))  # FFmpeg reached directly, as lerobot's reader does
+    assert "moov atom not found" in log_file.read_text()
     with pytest.raises(VideoReadError, match=r"truncated\.mp4 is not a readable video .*moov atom not found"):
         read_mp4(truncated)
     out, err = capfd.readouterr()
     assert "moov" not in out + err
-    assert "moov atom not found" in log_file.read_text()
     assert read_mp4(video).shape == (8, 48, 64, 3)
+
+
+def test_ffmpeg_stays_in_the_log_after_lerobot_hands_it_back(tmp_path, capfd, log_file):
+    av.logging.restore_default_callback()  # lerobot's encoder does this when it finishes a video
+    with av.open(str(tmp_path / "faststart.mp4"), mode="w", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=30)  # as LeRobot's export writes its videos
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for _ in range(4):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(camera_like_frame(), format="rgb24")))
+        container.mux(stream.encode())
+    out, err = capfd.readouterr()
+    assert "moov" not in out + err
+    assert "moving the moov atom to the beginning of the file" in log_file.read_text()
 
 
 def test_a_damaged_jpeg_frame_decodes_and_libjpeg_warns_only_in_the_log(capfd, log_file):
