@@ -227,6 +227,8 @@ class KeyboardTeleop(EndEffectorTeleop):
         model: Any = None,
         camera_window: bool = False,
     ):
+        if not isinstance(camera_window, bool):
+            raise ValueError(f"camera_window={camera_window!r} must be true or false")
         super().__init__(arm, model)
         self.step_m, self.step_rad, self.gripper_step = step_m, step_rad, gripper_step
         self.keys = TerminalKeys(fd)

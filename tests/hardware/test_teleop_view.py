@@ -201,3 +201,12 @@ def test_camera_window_process_without_a_gui_backend_says_so_and_closes(monkeypa
     assert window.closed and window._process is None and process.exitcode == 0
     _, err = capfd.readouterr()
     assert err.count("\n") == 1 and "no GUI backend" in err
+
+
+def test_a_camera_window_option_that_is_not_a_yes_or_no_is_refused_in_one_line(tmp_path, capsys):
+    from honed.data.record_cli import main as record_main
+
+    with pytest.raises(SystemExit) as exit_info:
+        record_main(["teleop=keyboard", "teleop_options.camera_window=sometimes", f"store={tmp_path / 's'}"])
+    assert "camera_window='sometimes' must be true or false" in str(exit_info.value.code)
+    assert not (tmp_path / "s").exists()
