@@ -1,14 +1,16 @@
 """``honed-data``: look after episode stores (info, verify, repair, stats, merge, split, drop, visualize,
-export, import). Run ``honed-data <verb> --help`` for the fields of a verb."""
+export, import, replay). Run ``honed-data <verb> --help`` for the fields of a verb."""
 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from honed.cli import Verb, bounded, run
+from honed.data.replay import ReplayConfig, replay
 from honed.data.store import EpisodeStore
 
 
@@ -203,8 +205,13 @@ VERBS = {
     "visualize": Verb(VisualizeConfig, visualize, "MP4 of the cameras and PNG plot of joints and actions"),
     "export": Verb(ExportConfig, export, "write a LeRobotDataset v3 directory (lerobot loads it)"),
     "import": Verb(ImportConfig, import_, "read a LeRobot v3 dataset (local directory or Hub) into a new store"),
+    "replay": Verb(ReplayConfig, replay, "send an episode's actions to a robot (arm, emulator or twin) at its fps"),
 }  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
-    raise SystemExit(run("data", VERBS, argv) or 0)
+    from honed.data.record_cli import OPTION_PREFIXES
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    args = [f"++{a}" if a.startswith(OPTION_PREFIXES) else a for a in args]  # replay's robot_options.<key>
+    raise SystemExit(run("data", VERBS, args) or 0)

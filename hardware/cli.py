@@ -160,7 +160,9 @@ def ports(cfg: PortsConfig) -> list[str]:
 
 
 def scan(cfg: ScanConfig) -> dict[int, dict[int, int]]:
+    """IDs and model numbers of the servos answering at each baud rate; BusConnectionError when none does."""
     from honed.hardware.bus import BUS_CLASSES
+    from honed.hardware.transport import BusConnectionError
 
     if cfg.protocol not in BUS_CLASSES:
         raise SystemExit(f"honed-hw scan: protocol={cfg.protocol!r}; use feetech or dynamixel")
@@ -183,7 +185,10 @@ def scan(cfg: ScanConfig) -> dict[int, dict[int, int]]:
     finally:
         bus.port_handler.closePort()
     if not found:
-        print(f"No servo answered on {cfg.port} at {rates}; check power and cabling.")
+        raise BusConnectionError(
+            f"no servo answered on {cfg.port} at {', '.join(map(str, rates))} baud: check the power and "
+            f"cabling{', or try every rate with baudrates=[]' if cfg.baudrates else ''}"
+        )
     print(json.dumps({str(rate): ids for rate, ids in found.items()}), flush=True)
     return found
 
@@ -225,7 +230,12 @@ VERBS: dict[str, Verb] = {
     "ports": Verb(PortsConfig, ports, "list serial ports (find=true: spot the arm's adapter)"),
     "scan": Verb(ScanConfig, scan, "list servo IDs and models on a bus"),
     "set-id": Verb(SetIdConfig, set_id, "give a lone servo its joint's ID and the bus baud rate"),
-    "demo": Verb(DemoConfig, _demo, "calibrate, teleoperate and record on two emulated arms, unattended"),
+    "demo": Verb(
+        DemoConfig,
+        _demo,
+        "calibrate, teleoperate and record on two emulated arms, unattended",
+        {"debug": DemoConfig(output_dir="outputs/debug/hardware", teleop_s=1.0, episodes=1, episode_s=1.0)},
+    ),
 }
 
 

@@ -210,7 +210,9 @@ def teleoperate(cfg: TeleopConfig) -> dict[str, Any]:
 
 
 PROGRAM = "honed-teleop"
-VERBS = {"run": Verb(TeleopConfig, teleoperate, "mirror a teleoperator onto a robot")}
+DEBUG = TeleopConfig(robot="synthetic", teleop="synthetic", duration_s=2.0, output_dir="outputs/debug/teleop")
+"""A synthetic teleoperator on a synthetic robot for two seconds: the loop and its outputs, no hardware."""
+VERBS = {"run": Verb(TeleopConfig, teleoperate, "mirror a teleoperator onto a robot", {"debug": DEBUG})}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -109,7 +109,13 @@ def load_policy(folder: str | Path, device: str | torch.device = "cpu") -> Polic
         raise CheckpointError(f"{folder} is not a policy checkpoint: {MODEL} is missing")
     try:
         missing, unexpected = load_model(policy, str(weights), strict=False)
-    except (SafetensorError, RuntimeError) as e:
+    except SafetensorError as e:
+        raise CheckpointError(
+            f"{weights} is not a safetensors file ({' '.join(str(e).split())[:200]}); honed reads weights "
+            "only from safetensors files and never loads pickles (torch.save files): save the weights "
+            "with safetensors, e.g. honed's own save_policy"
+        ) from None
+    except RuntimeError as e:
         raise CheckpointError(
             f"{weights} cannot be loaded into the {cls.name} policy its config describes: {' '.join(str(e).split())[:400]}"
         ) from None

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from honed.cli import Verb, describe, run
+from honed.errors import one_line_errors
 from honed.policies import POLICIES
 from honed.policies.train_config import DEBUG, TrainConfig
 
@@ -92,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(
             f"honed-train ensemble members=[...] output=...: {VERBS['ensemble'].help} (see its --help)\n\nfields:"
         )
-        print(describe_train(chosen))
+        with one_line_errors("honed-train run"):  # an unknown policy= names the policies
+            print(describe_train(chosen))
         return
     run_with_default_verb("train", VERBS, "run", args)

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from honed.errors import HubError, user_message
+
 TINY = "tiny"
 SAVED_DIR = "text_encoder"
 """Folder of a checkpoint holding the text model's config and tokenizer files."""
@@ -69,12 +71,19 @@ def _saved_parts(folder: Path) -> tuple[Any, Any]:
 
 
 def _hub_parts(name: str) -> tuple[Any, Any]:
+    """The text model and tokenizer ``name`` names on the Hugging Face hub (or in a local folder);
+    a hub that cannot be reached, or a name it does not know, raise HubError naming text_model."""
     import transformers
 
-    model = transformers.AutoModel.from_pretrained(name)
+    try:
+        model = transformers.AutoModel.from_pretrained(name)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(name)
+    except OSError as err:  # transformers reports unreachable hubs and unknown names as OSError
+        reason = user_message(err) or " ".join(str(err).split())
+        raise HubError(f"text_model={name} cannot be loaded: {reason}") from err
     if getattr(model.config, "is_encoder_decoder", False):
         model = model.get_encoder()
-    return model, transformers.AutoTokenizer.from_pretrained(name)
+    return model, tokenizer
 
 
 class TextEncoder(nn.Module):
