@@ -89,13 +89,17 @@ def read_config(folder: str | Path) -> tuple[type[Policy], Any]:
 
 
 def read_contract(folder: str | Path) -> Contract:
-    path = Path(folder) / CONTRACT
+    from honed.policies.hub import checkpoint_dir  # a hf:// location reads the downloaded files
+
+    path = checkpoint_dir(folder) / CONTRACT
     return Contract.from_dict(_read_json(path), where=str(path))
 
 
 def load_policy(folder: str | Path, device: str | torch.device = "cpu") -> Policy:
-    """Rebuild a policy from a checkpoint directory, in eval mode, on ``device``."""
-    folder = Path(folder)
+    """Rebuild a policy from a checkpoint directory (or hf://namespace/name), in eval mode, on ``device``."""
+    from honed.policies.hub import checkpoint_dir
+
+    folder = checkpoint_dir(folder)
     if not folder.is_dir():
         raise CheckpointError(f"checkpoint {folder} does not exist (expected a directory with {MODEL})")
     cls, config = read_config(folder)

@@ -3,6 +3,7 @@
 honed-train policy=diffusion dataset=outputs/demo/store task=pick_cube steps=20000
 honed-train preset=debug dataset=... policy.objective=flow policy.sampler=euler
 honed-train ensemble "members=[runs/seed0/checkpoints/best,runs/seed1/checkpoints/best]" output=runs/ensemble
+honed-train push checkpoint=outputs/train/run/checkpoints/best repo_id=my-user/pick-cube
 honed-train --help
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 from honed.cli import Verb, describe, run
 from honed.errors import one_line_errors
 from honed.policies import POLICIES
+from honed.policies.hub import PushConfig, push
 from honed.policies.train_config import DEBUG, TrainConfig
 
 
@@ -82,6 +84,7 @@ def _ensemble(cfg: EnsembleBuildConfig) -> dict[str, Any]:
 VERBS = {
     "run": Verb(TrainConfig, _train, "train a policy by imitation on an episode store", {"debug": DEBUG}),
     "ensemble": Verb(EnsembleBuildConfig, _ensemble, "join trained diffusion checkpoints into one ensemble"),
+    "push": Verb(PushConfig, push, "upload a checkpoint to the Hugging Face Hub (load: hf://namespace/name)"),
 }
 
 
@@ -91,7 +94,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         chosen = next((a.split("=", 1)[1] for a in args if a.startswith("policy=")), "diffusion")
         print(f"honed-train [run] key=value ... [preset=debug]: {VERBS['run'].help}")
         print(
-            f"honed-train ensemble members=[...] output=...: {VERBS['ensemble'].help} (see its --help)\n\nfields:"
+            f"honed-train ensemble members=[...] output=...: {VERBS['ensemble'].help} (see its --help)\n"
+            f"honed-train push checkpoint=... repo_id=...: {VERBS['push'].help} (see its --help)\n\nfields:"
         )
         with one_line_errors("honed-train run"):  # an unknown policy= names the policies
             print(describe_train(chosen))
