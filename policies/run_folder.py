@@ -48,11 +48,16 @@ def check_output(out: Path, resume: bool, overwrite: bool, init_from: str = "") 
         return
     if overwrite or not out.is_dir() or not any(out.iterdir()):
         return
-    last = root / "last"
-    held = f"a training run (last checkpoint {last.resolve().name})" if last.exists() else "files"
+    present, last = present_run_files(out), root / "last"
+    if not present:
+        raise ValueError(
+            f"output={out} is not empty and holds no training run: pass a new output=<empty directory>, or "
+            "overwrite=true to train there beside its files (it removes only a run's files, and there are none)"
+        )
+    held = f"last checkpoint {last.resolve().name}" if last.exists() else "no checkpoint yet"
     raise ValueError(
-        f"output={out} already holds {held}: pass resume=true to continue that run, a new output=<empty "
-        f"directory>, or overwrite=true to remove its {', '.join(present_run_files(out)) or 'run files'} first"
+        f"output={out} already holds a training run ({held}): pass resume=true to continue that run, a new "
+        f"output=<empty directory>, or overwrite=true to remove its {', '.join(present)} first"
     )
 
 

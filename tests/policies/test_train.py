@@ -183,6 +183,14 @@ def test_a_fresh_run_into_a_folder_holding_a_run_is_refused_and_the_run_kept(sta
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == before
     assert (out / "checkpoints" / "last").resolve().name == "step_0000004"
     assert (out / "summary.json").read_text() == summary
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(
+        ValueError, match=r"output=.*mine is not empty and holds no training run: pass a new output="
+    ):
+        train(config(state_store, mine, steps=1))
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
     with pytest.raises(SystemExit) as refused:  # the command says it in one line, before opening the data
         train_main(["preset=debug", "dataset=/nonexistent", f"output={out}"])
     assert str(refused.value).startswith(f"honed-train: output={out} already holds") and "\n" not in str(
