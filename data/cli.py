@@ -162,9 +162,13 @@ class ExportConfig(StoreConfig):
     out: str = "outputs/export/lerobot"
     """Directory to write (must not exist or be empty)."""
     repo_id: str = ""
-    """LeRobot repo id recorded in the dataset (default local/<store name>)."""
+    """LeRobot repo id recorded in the dataset (default local/<store name>); the Hub repo with push=true."""
     vcodec: str = "libsvtav1"
     """Video codec lerobot encodes the cameras with (libsvtav1, h264, hevc)."""
+    push: bool = False
+    """Also push the export to the Hugging Face Hub as dataset repo_id=<namespace/name> (checked first)."""
+    private: bool = False
+    """With push=true: create the Hub repository as private."""
 
 
 def export(cfg: ExportConfig) -> int:
@@ -172,8 +176,16 @@ def export(cfg: ExportConfig) -> int:
 
     if cfg.format != "lerobot":
         raise SystemExit(f"honed-data export: unknown format {cfg.format!r}; formats: lerobot")
+    if cfg.push:
+        from honed.hub import check_can_push
+
+        check_can_push(cfg.repo_id)  # before any work: a valid repo id, the Hub answers, a token
     out = export_lerobot(EpisodeStore.open(cfg.store), cfg.out, cfg.repo_id or None, cfg.vcodec)
     print(f"wrote LeRobotDataset v3 to {out}")
+    if cfg.push:
+        from honed.data.hub import push_dataset
+
+        _print_json(push_dataset(out, cfg.repo_id, cfg.private))
     return 0
 
 

@@ -132,20 +132,28 @@ def with_units(features: Features, saved: dict[str, Any]) -> Features:
 
 
 def open_lerobot(repo_id: str, root: str | Path | None) -> Any:
-    """A LeRobotDataset from a local directory (checked first) or, without ``root``, from the Hub."""
+    """A LeRobotDataset from a local directory (checked first) or, without ``root``, from the Hub (lerobot
+    downloads it into its cache, $HF_LEROBOT_HOME/<repo_id>, or reads it from there; checked after)."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    from honed.hub import check_repo_id, describe_failure
 
     logging.getLogger("lerobot").setLevel(logging.WARNING)
     if root is not None:
         validate_lerobot_dir(root)
         return LeRobotDataset(repo_id, root=root, video_backend=VIDEO_BACKEND)
+    check_repo_id(repo_id)
     try:
-        return LeRobotDataset(repo_id, video_backend=VIDEO_BACKEND)
+        dataset = LeRobotDataset(repo_id, video_backend=VIDEO_BACKEND)
     except Exception as e:  # network, auth and missing-repo errors all end here
+        cause = describe_failure(e, repo_id, "download")
+        first = " ".join(str(e).split())[:300]
         raise LeRobotHubError(
-            f"could not load {repo_id!r} from the Hugging Face Hub ({type(e).__name__}: {str(e)[:300]}). "
+            f"{cause or f'download {repo_id}: lerobot could not load it from the Hugging Face Hub ({type(e).__name__}: {first})'}. "
             "Without network access, copy the dataset directory to this machine and pass root=<directory>."
         ) from e
+    validate_lerobot_dir(dataset.root)
+    return dataset
 
 
 def _episode_rows(dataset: Any, ep: dict[str, Any]) -> Any:

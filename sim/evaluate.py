@@ -48,7 +48,7 @@ class EvalConfig:
     """Which checkpoint, which task, how many episodes, and what to write."""
 
     checkpoint: str = ""
-    """Policy checkpoint directory (model.safetensors + config.json + contract.json)."""
+    """Policy checkpoint directory (model.safetensors + config.json + contract.json), or hf://namespace/name."""
     task: str = "pick_cube"
     """Twin task to evaluate on."""
     episodes: int = bounded(200, ge=1)
@@ -321,6 +321,7 @@ def write_outputs(result: dict[str, Any], cfg: EvalConfig, out: Path, videos: di
 def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     """``honed-eval``: load, check the contract, run, write results; prints the summary as JSON."""
     from honed.policies import load_policy
+    from honed.policies.hub import output_home
 
     if not cfg.checkpoint:
         raise SystemExit("honed-eval: checkpoint is not set: pass checkpoint=<checkpoint directory>")
@@ -332,7 +333,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     compile_for_inference = getattr(policy, "compile_for_inference", None)
     if cfg.compile and callable(compile_for_inference):
         compile_for_inference()
-    out = Path(cfg.output or Path(cfg.checkpoint) / f"eval_{cfg.task}")
+    out = Path(cfg.output or output_home(cfg.checkpoint) / f"eval_{cfg.task}")
     warnings = seed_warnings(cfg.checkpoint, cfg.task, range(cfg.seed, cfg.seed + cfg.episodes))
     result = evaluate_policy(policy, cfg, out, warnings)
     summary = {k: v for k, v in result.items() if k not in ("per_episode", "config")}
