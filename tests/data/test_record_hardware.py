@@ -28,10 +28,12 @@ def test_leader_arm_drives_a_follower_while_recording(tmp_path):
     follower = start_emulator(calibration, "f1", joints="kinematic")
     leader = start_emulator(calibration, "l1", role="leader", joints="kinematic", operator="wave")
     try:
+        # replies a busy machine delays are waited for
+        patient = {"reply_timeout_ms": 1000, "budget_ms": 60_000}
         cfg = RecordConfig(
             store=str(tmp_path / "store"), robot="so101_follower", teleop="so101_leader",
-            robot_options={"port": follower.path, "id": "f1", "calibration_dir": str(calibration)},
-            teleop_options={"port": leader.path, "id": "l1", "calibration_dir": str(calibration)},
+            robot_options={"port": follower.path, "id": "f1", "calibration_dir": str(calibration), **patient},
+            teleop_options={"port": leader.path, "id": "l1", "calibration_dir": str(calibration), **patient},
             instruction="wave", episodes=2, episode_s=1.0, reset_s=0.2, robot_id="arm-7", progress=False,
         )  # fmt: skip
         assert record(cfg) == 0

@@ -2,6 +2,8 @@
 
 Waits end on what they wait for (bytes arriving, a frame handled, an emulator's simulated time),
 never on a guess of how long a busy machine takes; HUNG_S caps each wait only to report a hang.
+Drivers in tests that are not about timeouts retry under PATIENT: an emulator thread that a busy
+machine leaves waiting for the CPU answers late, and the driver's reply timeouts are wall-clock.
 """
 
 from __future__ import annotations
@@ -15,8 +17,14 @@ from pathlib import Path
 import pytest
 import serial
 
+from honed.hardware import transport
 from honed.hardware.emulator import BusEmulator, EmulatorConfig, FaultConfig
 from honed.hardware.emulator.process import EmulatorProcess
+from honed.hardware.transport import RetryPolicy
+
+PATIENT = RetryPolicy(attempts=3, reply_timeout_ms=1000, budget_ms=60_000)
+"""Retries of drivers in tests that are not about timeouts: replies a busy machine delays by a second
+are waited for; only a hung emulator (or a servo made dead on purpose) uses them up."""
 
 
 @pytest.fixture
@@ -111,7 +119,15 @@ def hw() -> object:
         collect=collect,
         wait_for=wait_for,
         path_exists=path_exists,
+        patient=PATIENT,
+        patient_options={"reply_timeout_ms": PATIENT.reply_timeout_ms, "budget_ms": PATIENT.budget_ms},
     )
+
+
+@pytest.fixture
+def patient_buses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Buses built without a retry policy (the ``honed-hw`` commands' own) retry under PATIENT."""
+    monkeypatch.setattr(transport, "RetryPolicy", lambda: PATIENT)
 
 
 @pytest.fixture

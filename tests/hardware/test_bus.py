@@ -13,7 +13,7 @@ from honed.hardware.transport import BusConnectionError, PortGoneError, RetryPol
 ROBOT_OF = {"feetech": "so101", "dynamixel": "koch"}
 
 
-def connected_bus(emulator, policy: RetryPolicy | None = None, handshake: bool = True):  # type: ignore[no-untyped-def]
+def connected_bus(emulator, policy: RetryPolicy, handshake: bool = True):  # type: ignore[no-untyped-def]
     bus = make_bus(emulator.path, arm_motors(emulator.config.robot, emulator.config.role), policy)
     bus.connect(handshake=handshake)
     return bus
@@ -22,7 +22,7 @@ def connected_bus(emulator, policy: RetryPolicy | None = None, handshake: bool =
 @pytest.mark.parametrize("protocol", ["feetech", "dynamixel"])
 def test_handshake_scan_and_raw_reads(protocol: str, emulators, hw) -> None:
     emu = emulators(robot=ROBOT_OF[protocol])
-    bus = connected_bus(emu)  # pings every servo and checks models (and Feetech firmware)
+    bus = connected_bus(emu, hw.patient)  # pings every servo and checks models (and Feetech firmware)
     models = {m.id: m.model for m in arm_motors(ROBOT_OF[protocol], "follower")}
     assert bus.broadcast_ping() == {i: bus.model_number_table[models[i]] for i in models}
     positions = bus.sync_read("Present_Position", normalize=False)
@@ -38,7 +38,7 @@ def test_handshake_scan_and_raw_reads(protocol: str, emulators, hw) -> None:
 
 def test_signed_block_reads(emulators, hw) -> None:
     emu = emulators(robot="so101")
-    bus = connected_bus(emu)
+    bus = connected_bus(emu, hw.patient)
     bus.write("Torque_Enable", "shoulder_lift", 1)
     start = bus.read("Present_Position", "shoulder_lift", normalize=False)
     bus.write("Goal_Position", "shoulder_lift", start - 1500, normalize=False)
@@ -53,15 +53,11 @@ def test_signed_block_reads(emulators, hw) -> None:
     bus.port_handler.closePort()
 
 
-PATIENT = RetryPolicy(attempts=5, reply_timeout_ms=100, budget_ms=2000)
-"""Retries for the fault tests: room enough that a reply slowed by other work on the machine does not
-use up an exchange's attempts, so only the injected faults decide the counts."""
-
-
-def test_dropped_replies_are_retried_and_counted(emulators) -> None:
-    emu = emulators(robot="so101", faults={"drop_every": 13})
-    bus = connected_bus(emu, PATIENT)
-    for _ in range(10):
+def test_dropped_replies_are_retried_and_counted(emulators, hw) -> None:
+    emu = emulators(robot="so101")
+    bus = connected_bus(emu, hw.patient)
+    emu.config.faults.drop_every = 13  # each drop costs a whole reply timeout: a few are enough
+    for _ in range(6):
         assert len(bus.sync_read("Present_Position", normalize=False)) == 6
     assert emu.stats.dropped > 0
     assert bus.stats.retries >= emu.stats.dropped // 2 > 0
@@ -69,9 +65,9 @@ def test_dropped_replies_are_retried_and_counted(emulators) -> None:
     bus.port_handler.closePort()
 
 
-def test_corrupted_replies_are_rejected_and_retried(emulators) -> None:
+def test_corrupted_replies_are_rejected_and_retried(emulators, hw) -> None:
     emu = emulators(robot="koch", faults={"corrupt_every": 13})
-    bus = connected_bus(emu, PATIENT)
+    bus = connected_bus(emu, hw.patient)
     truth = [s.get("Present_Position") for s in emu.servos]
     for _ in range(10):
         assert list(bus.sync_read("Present_Position", normalize=False).values()) == truth
@@ -84,9 +80,10 @@ def failed_attempts(bus) -> tuple[int, int, int]:  # type: ignore[no-untyped-def
     return bus.stats.timeouts + bus.stats.corrupt, bus.stats.retries, bus.stats.failures
 
 
-def test_consecutive_failures_raise_after_the_attempts(emulators) -> None:
+def test_consecutive_failures_raise_after_the_attempts(emulators, hw) -> None:
     emu = emulators(robot="so101")
-    bus = connected_bus(emu, RetryPolicy(attempts=4, reply_timeout_ms=100, budget_ms=60_000))
+    bus = connected_bus(emu, hw.patient)
+    bus.transport.policy = RetryPolicy(attempts=4, reply_timeout_ms=100, budget_ms=60_000)
     before = failed_attempts(bus)  # a reply slowed by a busy machine may have been retried while connecting
     emu.config.faults.dead_ids = [3]
     with pytest.raises(BusConnectionError, match="after 4 attempts"):
@@ -114,9 +111,9 @@ def nothing_was_written(bus, emu, writes_before: int) -> bool:  # type: ignore[n
     return emu.stats.writes == writes_before
 
 
-def test_servo_error_byte_is_reported_per_servo(emulators) -> None:
+def test_servo_error_byte_is_reported_per_servo(emulators, hw) -> None:
     emu = emulators(robot="so101", faults={"error_ids": [5], "error_byte": 0x24})
-    bus = connected_bus(emu, handshake=False)
+    bus = connected_bus(emu, hw.patient, handshake=False)
     with pytest.raises(ServoError, match=r"id 5: overheat, overload") as info:
         bus.sync_read("Present_Position", normalize=False)
     assert info.value.errors == {5: 0x24}
@@ -124,9 +121,9 @@ def test_servo_error_byte_is_reported_per_servo(emulators) -> None:
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, "12", None])
-def test_non_finite_values_never_reach_a_register(bad: object, emulators) -> None:
+def test_non_finite_values_never_reach_a_register(bad: object, emulators, hw) -> None:
     emu = emulators(robot="so101")
-    bus = connected_bus(emu)
+    bus = connected_bus(emu, hw.patient)
     before = emu.stats.writes
     with pytest.raises(ValueError, match="nothing was sent"):
         bus.sync_write("Goal_Position", {"gripper": 2000, "elbow_flex": bad}, normalize=False)
@@ -136,9 +133,9 @@ def test_non_finite_values_never_reach_a_register(bad: object, emulators) -> Non
     bus.port_handler.closePort()
 
 
-def test_out_of_range_register_values_are_refused(emulators) -> None:
+def test_out_of_range_register_values_are_refused(emulators, hw) -> None:
     emu = emulators(robot="so101")
-    bus = connected_bus(emu)
+    bus = connected_bus(emu, hw.patient)
     before = emu.stats.writes
     with pytest.raises(ValueError):
         bus.sync_write("Goal_Position", {"gripper": 70_000}, normalize=False)
@@ -146,9 +143,9 @@ def test_out_of_range_register_values_are_refused(emulators) -> None:
     bus.port_handler.closePort()
 
 
-def test_vanished_port_fails_fast(emulators) -> None:
+def test_vanished_port_fails_fast(emulators, hw) -> None:
     emu = emulators(robot="so101")
-    bus = connected_bus(emu, RetryPolicy(attempts=3, reply_timeout_ms=500, budget_ms=5000))
+    bus = connected_bus(emu, hw.patient)
     emu.vanish()
     emu._thread.join()
     timeouts = bus.stats.timeouts

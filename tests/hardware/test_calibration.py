@@ -124,7 +124,7 @@ def test_angle_conventions() -> None:
     assert conv.to_rad(mid + 4095 / 4)[0] == pytest.approx(np.pi / 2)
 
 
-def test_calibration_procedure_matches_a_preset_arm(emulators, calibration_dir: Path) -> None:
+def test_calibration_procedure_matches_a_preset_arm(emulators, calibration_dir: Path, hw) -> None:
     from rich.console import Console
 
     from honed.hardware.arm import ServoArm
@@ -132,7 +132,7 @@ def test_calibration_procedure_matches_a_preset_arm(emulators, calibration_dir: 
     from honed.hardware.emulator.preset import preset_calibration
 
     emu = emulators(robot="so101", joints="twin", operator="calibrate", sweep_s=1.5)
-    arm = ServoArm("so101", "follower", emu.path, "cal1", calibration_dir)
+    arm = ServoArm("so101", "follower", emu.path, "cal1", calibration_dir, hw.patient)
     arm.bus.connect()
     path = run_calibration(arm, wait=lambda _: None, stop=lambda t: t > 2.2, console=Console(quiet=True))
     arm.close(disable_torque=True)
@@ -147,14 +147,14 @@ def test_calibration_procedure_matches_a_preset_arm(emulators, calibration_dir: 
         assert abs(got.range_min - want.range_min) <= 3 and abs(got.range_max - want.range_max) <= 3, joint
 
 
-def test_a_joint_that_never_moves_fails_calibration(emulators, calibration_dir: Path) -> None:
+def test_a_joint_that_never_moves_fails_calibration(emulators, calibration_dir: Path, hw) -> None:
     from rich.console import Console
 
     from honed.hardware.arm import ServoArm
     from honed.hardware.calibrate import run_calibration
 
     emu = emulators(robot="so101", operator="hold")
-    arm = ServoArm("so101", "follower", emu.path, "cal2", calibration_dir)
+    arm = ServoArm("so101", "follower", emu.path, "cal2", calibration_dir, hw.patient)
     arm.bus.connect()
     with pytest.raises(CalibrationError, match="barely moved"):
         run_calibration(arm, wait=lambda _: None, stop=lambda t: t > 0.2, console=Console(quiet=True))
@@ -162,7 +162,7 @@ def test_a_joint_that_never_moves_fails_calibration(emulators, calibration_dir: 
     assert find_calibration("so101", "follower", "cal2", calibration_dir) is None
 
 
-def test_restore_writes_the_file_into_the_servos(emulators, calibration_dir: Path) -> None:
+def test_restore_writes_the_file_into_the_servos(emulators, calibration_dir: Path, hw) -> None:
     from honed.hardware.arm import ServoArm
     from honed.hardware.calibrate import restore
 
@@ -170,7 +170,7 @@ def test_restore_writes_the_file_into_the_servos(emulators, calibration_dir: Pat
     save_calibration(calibration_path("koch", "follower", "k1", calibration_dir), {
         m.joint: MotorCal(m.id, 0, 10 * m.id, 500, 3500) for m in arm_motors("koch", "follower")
     })  # fmt: skip
-    arm = ServoArm("koch", "follower", emu.path, "k1", calibration_dir)
+    arm = ServoArm("koch", "follower", emu.path, "k1", calibration_dir, hw.patient)
     arm.bus.connect()
     restore(arm)
     arm.close(disable_torque=True)

@@ -55,20 +55,20 @@ def test_emulate_process_then_scan(emulator_processes, calibration_dir: Path) ->
     assert summary["port"] == emu.path and summary["instructions"] >= 1
 
 
-def test_scan_finds_the_servos_at_their_baud_rate(emulators) -> None:
+def test_scan_finds_the_servos_at_their_baud_rate(emulators, patient_buses: None) -> None:
     emu = emulators(robot="so101", ids=[2, 3], baudrate=500_000)
     found = hw_cli("scan", f"port={emu.path}", "baudrates=[57600,500000,1000000]")
     assert found == {500_000: {2: 777, 3: 777}}
 
 
-def test_set_id_on_a_lone_new_servo(emulators) -> None:
+def test_set_id_on_a_lone_new_servo(emulators, patient_buses: None) -> None:
     emu = emulators(robot="so101", ids=[1], baudrate=115_200)  # a servo fresh from the box
     assert hw_cli("set-id", f"port={emu.path}", "motor=gripper") == 6
     assert (emu.servos[0].id, emu.servos[0].baudrate) == (6, 1_000_000)
     assert hw_cli("scan", f"port={emu.path}") == {1_000_000: {6: 777}}
 
 
-def test_calibrate_unattended_then_restore(emulators, calibration_dir: Path) -> None:
+def test_calibrate_unattended_then_restore(emulators, calibration_dir: Path, patient_buses: None) -> None:
     emu = emulators(robot="so101", role="leader", joints="twin", operator="calibrate", sweep_s=1.5)
     args = ["robot=so101", "role=leader", "id=lead", f"port={emu.path}", f"calibration_dir={calibration_dir}"]
     path = hw_cli("calibrate", *args, "yes=true", "duration_s=2.2")

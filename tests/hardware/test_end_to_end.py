@@ -54,7 +54,8 @@ def record(store: Path, follower: str, leader: str, calibration_dir: Path, episo
     from honed.data.record_cli import RecordConfig
     from honed.data.record_cli import record as run_record
 
-    options = {"calibration_dir": str(calibration_dir)}
+    # replies a busy machine delays are waited for (a vanished port still fails at once)
+    options = {"calibration_dir": str(calibration_dir), "reply_timeout_ms": 1000, "budget_ms": 60_000}
     return run_record(RecordConfig(
         store=str(store), robot="so101_follower", robot_options={"port": follower, "id": "f", **options},
         teleop="so101_leader", teleop_options={"port": leader, "id": "l", **options},

@@ -31,9 +31,9 @@ def test_drivers_are_registered() -> None:
     assert {"so101_leader", "so100_leader", "koch_leader"} <= set(TELEOPS.names())
 
 
-def test_missing_calibration_refuses_torque(emulators, calibration_dir: Path) -> None:
+def test_missing_calibration_refuses_torque(emulators, calibration_dir: Path, hw) -> None:
     emu = emulators(robot="so101")
-    robot = SO101Follower(port=emu.path, id="nobody", calibration_dir=calibration_dir)
+    robot = SO101Follower(port=emu.path, id="nobody", calibration_dir=calibration_dir, **hw.patient_options)
     with pytest.raises(
         RobotError, match=r"no calibration file .*honed-hw calibrate robot=so101 role=follower id=nobody"
     ):
@@ -41,18 +41,18 @@ def test_missing_calibration_refuses_torque(emulators, calibration_dir: Path) ->
     assert torque(emu) == [0] * 6 and not robot.arm.bus.is_connected
 
 
-def test_mismatching_calibration_refuses_torque(emulators, calibration_dir: Path) -> None:
+def test_mismatching_calibration_refuses_torque(emulators, calibration_dir: Path, hw) -> None:
     emu = calibrated(emulators, calibration_dir, "arm", robot="so101")
     emu.servos[2].set("Homing_Offset", emu.servos[2].get("Homing_Offset") + 7)  # someone swapped a servo
-    robot = SO101Follower(port=emu.path, id="arm", calibration_dir=calibration_dir)
+    robot = SO101Follower(port=emu.path, id="arm", calibration_dir=calibration_dir, **hw.patient_options)
     with pytest.raises(RobotError, match=r"elbow_flex\.homing_offset: file .*restore=true"):
         robot.connect()
     assert torque(emu) == [0] * 6
 
 
-def test_follower_reads_and_moves_the_twin(emulators, calibration_dir: Path) -> None:
+def test_follower_reads_and_moves_the_twin(emulators, calibration_dir: Path, hw) -> None:
     emu = calibrated(emulators, calibration_dir, "arm", robot="so101", joints="twin")
-    robot = SO101Follower(port=emu.path, id="arm", calibration_dir=calibration_dir)
+    robot = SO101Follower(port=emu.path, id="arm", calibration_dir=calibration_dir, **hw.patient_options)
     with robot:
         assert torque(emu) == [1] * 6
         obs = robot.read()
@@ -83,9 +83,11 @@ def test_follower_reads_and_moves_the_twin(emulators, calibration_dir: Path) -> 
         ("fast", "joint targets"),
     ],
 )
-def test_bad_targets_send_nothing(bad: object, message: str, emulators, calibration_dir: Path) -> None:
+def test_bad_targets_send_nothing(bad: object, message: str, emulators, calibration_dir: Path, hw) -> None:
     emu = calibrated(emulators, calibration_dir, "arm", robot="so101")
-    with SO101Follower(port=emu.path, id="arm", calibration_dir=calibration_dir) as robot:
+    with SO101Follower(
+        port=emu.path, id="arm", calibration_dir=calibration_dir, **hw.patient_options
+    ) as robot:
         robot.read()
         goals = [s.get("Goal_Position") for s in emu.servos]
         before = emu.stats.writes
@@ -96,9 +98,11 @@ def test_bad_targets_send_nothing(bad: object, message: str, emulators, calibrat
         assert [s.get("Goal_Position") for s in emu.servos] == goals
 
 
-def test_targets_just_outside_the_range_are_clipped(emulators, calibration_dir: Path) -> None:
+def test_targets_just_outside_the_range_are_clipped(emulators, calibration_dir: Path, hw) -> None:
     emu = calibrated(emulators, calibration_dir, "arm", robot="so101")
-    robot = SO101Follower(port=emu.path, id="arm", calibration_dir=calibration_dir, max_step_rad=10)
+    robot = SO101Follower(
+        port=emu.path, id="arm", calibration_dir=calibration_dir, max_step_rad=10, **hw.patient_options
+    )
     with robot:
         robot.read()
         assert robot.guard is not None
@@ -107,11 +111,9 @@ def test_targets_just_outside_the_range_are_clipped(emulators, calibration_dir: 
         assert np.all(sent <= robot.guard.high + 1e-6) and np.all(sent >= robot.guard.high - 1e-3)
 
 
-def test_repeated_bus_failures_mark_the_robot_failed(emulators, calibration_dir: Path) -> None:
+def test_repeated_bus_failures_mark_the_robot_failed(emulators, calibration_dir: Path, hw) -> None:
     emu = calibrated(emulators, calibration_dir, "arm", robot="so101")
-    robot = SO101Follower(  # the attempts, not the time budget, end the exchange (also on a busy machine)
-        port=emu.path, id="arm", calibration_dir=calibration_dir, reply_timeout_ms=100, budget_ms=60_000
-    )
+    robot = SO101Follower(port=emu.path, id="arm", calibration_dir=calibration_dir, **hw.patient_options)
     robot.connect()
     robot.read()
     emu.config.faults.dead_ids = [4]
@@ -128,11 +130,9 @@ def test_repeated_bus_failures_mark_the_robot_failed(emulators, calibration_dir:
     robot.disconnect()
 
 
-def test_port_vanishing_mid_loop_raises_without_hanging(emulators, calibration_dir: Path) -> None:
+def test_port_vanishing_mid_loop_raises_without_hanging(emulators, calibration_dir: Path, hw) -> None:
     emu = calibrated(emulators, calibration_dir, "arm", robot="so101")
-    robot = SO101Follower(  # replies slowed by a busy machine are waited for; a gone port is not
-        port=emu.path, id="arm", calibration_dir=calibration_dir, reply_timeout_ms=200, budget_ms=60_000
-    )
+    robot = SO101Follower(port=emu.path, id="arm", calibration_dir=calibration_dir, **hw.patient_options)
     robot.connect()
     timeouts = robot.stats.timeouts
     with pytest.raises(RobotError, match="serial port"):
@@ -145,11 +145,13 @@ def test_port_vanishing_mid_loop_raises_without_hanging(emulators, calibration_d
     assert not robot.is_connected
 
 
-def test_leader_reads_the_hand_in_the_follower_frame(emulators, calibration_dir: Path) -> None:
+def test_leader_reads_the_hand_in_the_follower_frame(emulators, calibration_dir: Path, hw) -> None:
     emu = calibrated(
         emulators, calibration_dir, "lead", robot="so101", role="leader", joints="twin", operator="wave"
     )
-    with SO101Leader(port=emu.path, id="lead", calibration_dir=calibration_dir) as leader:
+    with SO101Leader(
+        port=emu.path, id="lead", calibration_dir=calibration_dir, **hw.patient_options
+    ) as leader:
         assert torque(emu) == [0] * 6  # a leader stays limp
         first = leader.get_action({})
         emu.wait_until(
@@ -160,11 +162,11 @@ def test_leader_reads_the_hand_in_the_follower_frame(emulators, calibration_dir:
         assert action.dtype == np.float32 and np.allclose(action, q, atol=0.03)
 
 
-def test_koch_follower_and_leader(emulators, calibration_dir: Path) -> None:
+def test_koch_follower_and_leader(emulators, calibration_dir: Path, hw) -> None:
     f_emu = calibrated(emulators, calibration_dir, "kf", robot="koch")
     l_emu = calibrated(emulators, calibration_dir, "kl", robot="koch", role="leader")
-    follower = KochFollower(port=f_emu.path, id="kf", calibration_dir=calibration_dir)
-    leader = KochLeader(port=l_emu.path, id="kl", calibration_dir=calibration_dir)
+    follower = KochFollower(port=f_emu.path, id="kf", calibration_dir=calibration_dir, **hw.patient_options)
+    leader = KochLeader(port=l_emu.path, id="kl", calibration_dir=calibration_dir, **hw.patient_options)
     with follower, leader:
         assert torque(l_emu) == [0, 0, 0, 0, 0, 1]  # the Koch leader's gripper is a sprung trigger
         assert [s.get("Operating_Mode") for s in f_emu.servos] == [4, 4, 4, 4, 4, 5]
@@ -176,10 +178,14 @@ def test_koch_follower_and_leader(emulators, calibration_dir: Path) -> None:
         )
 
 
-def test_twin_camera_on_a_follower(emulators, calibration_dir: Path) -> None:
+def test_twin_camera_on_a_follower(emulators, calibration_dir: Path, hw) -> None:
     emu = calibrated(emulators, calibration_dir, "arm", robot="so101")
     robot = SO101Follower(
-        port=emu.path, id="arm", calibration_dir=calibration_dir, cameras=["front:twin@64x48"]
+        port=emu.path,
+        id="arm",
+        calibration_dir=calibration_dir,
+        cameras=["front:twin@64x48"],
+        **hw.patient_options,
     )
     assert robot.features[image_key("front")].shape == (48, 64, 3)
     with robot:
