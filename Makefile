@@ -39,9 +39,12 @@ demo: bootstrap
 	$(RUN) honed-data visualize store=outputs/demo/demos episode=0 out=outputs/demo/visualize
 	$(RUN) honed-data export store=outputs/demo/demos out=outputs/demo/lerobot
 	$(RUN) honed-hw demo output_dir=outputs/demo/hardware
-	rm -rf outputs/demo/train outputs/demo/eval
+	rm -rf outputs/demo/train outputs/demo/eval outputs/demo/eval_shipped
+	@echo "[honed] pipeline proof: a 300-step debug policy on the 10 demos; it is far too short to succeed and proves only that train -> checkpoint -> eval run end to end"
 	$(RUN) honed-train preset=debug dataset=outputs/demo/demos output=outputs/demo/train task=pick_cube 'policy.cameras=[]' policy.use_privileged=true steps=300 batch_size=32 progress=false
 	$(RUN) honed-eval checkpoint=outputs/demo/train/checkpoints/last task=pick_cube episodes=10 num_envs=5 videos=1 progress=false output=outputs/demo/eval
+	@echo "[honed] a policy that works: policies/pretrained/pick_cube_state, trained by the commands in its README.md (100 expert demos, 16,000 steps; 84.5% over 200 held-out scenes), on 20 scenes no demo used"
+	$(RUN) honed-eval checkpoint=policies/pretrained/pick_cube_state task=pick_cube episodes=20 num_envs=20 videos=1 progress=false output=outputs/demo/eval_shipped
 
 lint:
 	$(RUN) ruff check .
