@@ -202,35 +202,28 @@ def kind(cls: type, f: dataclasses.Field) -> str:
     """A field's type, with its range for numeric fields: ``int >= 1``, ``float in [0, 1]``."""
     hint = field_types(cls).get(f.name, Any)
     name = type_name(hint)
-    return f"{name} {field_range(f)}" if is_numeric(hint) else name
+    each = ", each" if typing.get_origin(hint) in (list, tuple) else ""
+    return f"{name}{each} {field_range(f)}" if is_numeric(hint) else name
+
+
+def leaf_fields(cls: type, prefix: str = "") -> Iterator[tuple[type, dataclasses.Field, str, Any]]:
+    """(class, field, dotted name, default) of every settable field; nested dataclasses flattened."""
+    defaults = cls()
+    for f in dataclasses.fields(cls):
+        value = getattr(defaults, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from leaf_fields(type(value), prefix + f.name + ".")
+        else:
+            yield cls, f, prefix + f.name, value
 
 
 def describe(cls: type, prefix: str = "") -> list[str]:
     """One line per field (nested dataclasses flattened with dots): name, default, type and range,
     docstring."""
-    lines = []
-    docs = field_docs(cls)
-    defaults = cls()
-    for f in dataclasses.fields(cls):
-        value = getattr(defaults, f.name)
-        if dataclasses.is_dataclass(value):
-            lines += describe(type(value), prefix + f.name + ".")
-        else:
-            lines.append(f"  {prefix + f.name:<28} = {value!r:<18} ({kind(cls, f)}) {docs.get(f.name, '')}")
-    return lines
-
-
-def field_names(cls: type, prefix: str = "") -> list[str]:
-    """Every settable key of a config class, nested dataclasses flattened with dots."""
-    names = []
-    defaults = cls()
-    for f in dataclasses.fields(cls):
-        value = getattr(defaults, f.name)
-        if dataclasses.is_dataclass(value):
-            names += field_names(type(value), prefix + f.name + ".")
-        else:
-            names.append(prefix + f.name)
-    return names
+    return [
+        f"  {name:<28} = {value!r:<18} ({kind(owner, f)}) {field_docs(owner).get(f.name, '')}"
+        for owner, f, name, value in leaf_fields(cls, prefix)
+    ]
 
 
 def _store(prog: str, verbs: dict[str, Verb]) -> None:
@@ -255,7 +248,7 @@ def _bad_argument(err: Exception, spec: Verb, command: str) -> str:
     hint = f"`{command} --help` lists the fields"
     if isinstance(cause, ConfigAttributeError) and cause.full_key:
         key = str(cause.full_key)
-        close = difflib.get_close_matches(key, field_names(spec.config), n=1)
+        close = difflib.get_close_matches(key, [name for *_, name, _ in leaf_fields(spec.config)], n=1)
         return f"bad argument: no field {key!r}{f'; did you mean {close[0]}?' if close else ''} ({hint})"
     lines = str(err).splitlines()[:1]
     if cause is not err:

@@ -130,7 +130,7 @@ def test_help_shows_each_fields_type_and_range(capsys):
     assert "(int >= 1) How many." in out
     assert "(float > 0) A positive factor." in out
     assert "(float any, nan/inf allowed)" in out
-    assert "(list[int] in [1, 8]) Sizes, each in 1..8." in out
+    assert "(list[int], each in [1, 8]) Sizes, each in 1..8." in out
     assert "inner.rate" in out and "(float in [0, 1]) A probability." in out
     assert "(str) Not a number." in out
     assert describe(Toy)[0].split()[0] == "count"
