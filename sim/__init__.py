@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from honed.sim.config import RandomizationConfig, SimConfig
+
+if TYPE_CHECKING:
+    from honed.sim.batched import BatchedEnv
 
 
 def make_env(task: str = "pick_cube", **options: Any) -> Any:
@@ -16,8 +19,9 @@ def make_env(task: str = "pick_cube", **options: Any) -> Any:
 
 def make_batched_env(
     task: str = "pick_cube", num_envs: int = 1, backend: str = "mujoco", seed: int = 0, **options: Any
-) -> Any:
-    """A batched env of ``num_envs`` worlds on ``backend`` (mujoco, warp, maniskill)."""
+) -> BatchedEnv:
+    """A batched env of ``num_envs`` worlds on ``backend`` (mujoco, warp, maniskill); options are
+    SimConfig fields, ``device`` (where tensors come back, default cpu) and the backend's own."""
     from honed.sim.batched import BATCHED_ENVS
 
     factory = BATCHED_ENVS.get(backend)

@@ -1,23 +1,90 @@
-"""The batched twin: the single env's spaces as torch tensors ``[num_envs, ...]`` with auto-reset."""
+"""The batched env seam: N worlds of one task as torch tensors ``[num_envs, ...]`` with auto-reset.
+
+:class:`BatchedEnv` is what every backend offers; :class:`AutoResetEnv` is the step bookkeeping they
+share (action checks, episode tallies, endings, auto-reset, ``final_observation``);
+:class:`TwinBatchedEnv` is the twin on a physics backend (``mujoco``, ``warp``). ``BATCHED_ENVS``
+maps a backend name to the factory that builds its env (``honed.sim.make_batched_env``).
+"""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
-from honed.features import TASK
+from honed.features import TASK, Features
 from honed.registry import Registry
 from honed.sim.config import SimConfig
-from honed.sim.core import TwinCore
+from honed.sim.core import TwinCore, check_joint_targets
+
+Observation = dict[str, Any]
+"""Feature key -> tensor [num_envs, ...] on the env's device; ``task`` -> list of num_envs strings."""
+StepResult = tuple[Observation, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]
+"""(obs, reward (N,) float32, terminated (N,) bool, truncated (N,) bool, info)."""
+Seeds = int | Sequence[int] | None
+Mask = torch.Tensor | np.ndarray | Sequence[bool] | None
 
 
-def to_torch(obs: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    return {
-        k: v if k == TASK else torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in obs.items()
-    }
+@runtime_checkable
+class BatchedEnv(Protocol):
+    """N worlds of one task behind one API, whatever simulates them.
+
+    ``step`` takes actions (N, A) and returns ``(obs, reward, terminated, truncated, info)``, tensors
+    [N, ...] on ``device``; worlds whose episode ended are reset in the same call (``obs`` holds their
+    first observation of the next episode, ``info["final_observation"]`` their last one). ``reset``
+    starts new episodes in all worlds or in those ``mask`` selects.
+    """
+
+    @property
+    def cfg(self) -> SimConfig:
+        """The world's configuration (task, cameras, image size, control rate)."""
+        ...
+
+    @property
+    def features(self) -> Features:
+        """Names, shapes and dtypes of observations and actions."""
+        ...
+
+    @property
+    def instructions(self) -> tuple[str, ...]:
+        """The language instructions the task's episodes carry in ``task``."""
+        ...
+
+    @property
+    def control_hz(self) -> float:
+        """Control steps per second."""
+        ...
+
+    @property
+    def action_low(self) -> torch.Tensor:
+        """(A,) float32 lower bounds of the action on ``device``; targets below are clipped."""
+        ...
+
+    @property
+    def action_high(self) -> torch.Tensor:
+        """(A,) float32 upper bounds of the action on ``device``; targets above are clipped."""
+        ...
+
+    @property
+    def num_envs(self) -> int:
+        """Worlds stepped together."""
+        ...
+
+    @property
+    def device(self) -> torch.device:
+        """Where observations, rewards and episode flags come back."""
+        ...
+
+    def reset(self, seed: Seeds = None, mask: Mask = None) -> Observation: ...
+
+    def step(self, actions: torch.Tensor | np.ndarray) -> StepResult: ...
+
+    def close(self) -> None: ...
 
 
 class EpisodeTally:
@@ -28,9 +95,9 @@ class EpisodeTally:
         self.steps = np.zeros(num_envs, dtype=np.int64)
         self.returns = np.zeros(num_envs)
 
-    def restart(self) -> None:
-        self.steps[:] = 0
-        self.returns[:] = 0
+    def restart(self, ids: np.ndarray | slice = slice(None)) -> None:
+        self.steps[ids] = 0
+        self.returns[ids] = 0
 
     def add(self, reward: np.ndarray) -> None:
         self.steps += 1
@@ -41,19 +108,201 @@ class EpisodeTally:
             "episode_return": torch.from_numpy(np.where(done, self.returns, 0.0)),
             "episode_length": torch.from_numpy(np.where(done, self.steps, 0)),
         }
-        self.steps[done] = 0
-        self.returns[done] = 0
+        self.restart(done)
         return out
 
 
-class BatchedEnv:
-    """N worlds of one task on a chosen backend. World i is seeded ``seed + i``.
+@dataclass
+class Advance:
+    """What one control step of every world produced, before the shared bookkeeping."""
 
-    ``step`` returns (obs, reward, terminated, truncated, info); finished worlds are reset in the same
-    call, so ``obs`` holds their first observation of the next episode, and ``info`` carries
-    ``success``, ``episode_return`` and ``episode_length`` of the episode that just ended, and
-    ``diverged``: worlds whose physics went non-finite this step (the engine restarted them), whose
-    episodes end there, truncated.
+    reward: torch.Tensor | np.ndarray
+    """(N,) reward of the step."""
+    success: torch.Tensor | np.ndarray
+    """(N,) bool: the task is solved at the end of the step."""
+    terminated: torch.Tensor | np.ndarray
+    """(N,) bool: the episode ended in a terminal state (the backend's rule)."""
+    diverged: torch.Tensor | np.ndarray
+    """(N,) bool: the physics went non-finite; the episode ends there, truncated."""
+    truncated: torch.Tensor | np.ndarray | None = None
+    """(N,) bool: the backend's own time limit ended the episode (None: ``max_steps`` decides)."""
+
+
+def _cpu(x: torch.Tensor | np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    return torch.as_tensor(x).detach().to("cpu", dtype)
+
+
+def select_rows(obs: Observation, ids: np.ndarray) -> Observation:
+    """Rows ``ids`` of a batch of observations."""
+    index = torch.as_tensor(ids, dtype=torch.long)
+    return {k: [v[i] for i in ids] if k == TASK else v[index.to(v.device)] for k, v in obs.items()}
+
+
+def replace_rows(obs: Observation, ids: np.ndarray, rows: Observation) -> Observation:
+    """A copy of ``obs`` whose rows ``ids`` hold ``rows`` (observations of those worlds only)."""
+    out: Observation = {}
+    for key, value in obs.items():
+        if key == TASK:
+            merged = list(value)
+            for i, text in zip(ids, rows[key], strict=True):
+                merged[i] = text
+            out[key] = merged
+        else:
+            merged_t = value.clone()
+            merged_t[torch.as_tensor(ids, dtype=torch.long, device=value.device)] = rows[key]
+            out[key] = merged_t
+    return out
+
+
+class AutoResetEnv(ABC):
+    """The step bookkeeping every batched env shares; a backend supplies four hooks.
+
+    ``step(actions)``: refuses misshapen or non-finite actions naming the world, clips the rest to
+    ``[action_low, action_high]`` (counted per world in ``info["action_clipped"]``), advances every
+    world one control step, ends episodes (terminated by the backend's rule; truncated at
+    ``max_steps`` steps, by the backend's own limit, or because the physics diverged), reads
+    ``info["endings"]`` and the last observation of each ended episode, then starts the ended worlds'
+    next episodes from their own generators. ``info`` holds, per world, as CPU tensors: ``success``,
+    ``action_clipped``, ``diverged``, ``done``, ``episode_return`` and ``episode_length`` (of the episode
+    that ended on this step, 0 elsewhere), ``final_mask`` (the worlds whose episode ended: ``done``);
+    ``endings`` (a string per world, "" where none ended); and ``final_observation``: the observation
+    at the end of this step before any reset, on ``device``. Its rows of ended worlds hold the last
+    observation of their episode (RL bootstraps truncated episodes from it); its other rows hold the
+    same observation as ``obs`` (when no world ended it is ``obs`` itself).
+
+    ``reset(seed, mask)``: new episodes in the worlds ``mask`` selects (all when None; a bool (N,)
+    mask otherwise), leaving the others' state untouched. ``seed``: an int seeds world i with
+    ``seed + i``; a sequence gives one seed per selected world, in world order; None restarts every
+    world from the env's seed on a full reset (the constructor's, or the last int given to a full
+    reset, so repeated ``reset()`` gives the same scenes), while a masked reset draws each selected
+    world's next episode from its own generator, as an auto-reset does.
+    """
+
+    def __init__(
+        self,
+        cfg: SimConfig,
+        num_envs: int,
+        seed: int,
+        device: str | torch.device,
+        low: np.ndarray | torch.Tensor,
+        high: np.ndarray | torch.Tensor,
+        max_steps: int | None,
+    ):
+        self.cfg = cfg
+        self.num_envs = num_envs
+        self.seed = seed
+        self.device = torch.device(device)
+        self.max_steps = max_steps
+        """Episode length limit in control steps (None: the backend ends episodes itself)."""
+        self._low = torch.as_tensor(low, dtype=torch.float64)
+        self._high = torch.as_tensor(high, dtype=torch.float64)
+        self.action_low = self._low.to(self.device, torch.float32)
+        self.action_high = self._high.to(self.device, torch.float32)
+        self.tally = EpisodeTally(num_envs)
+
+    @property
+    def control_hz(self) -> float:
+        return float(self.cfg.control_hz)
+
+    # --- hooks -----------------------------------------------------------------------------------
+    @abstractmethod
+    def _advance(self, targets: torch.Tensor) -> Advance:
+        """Hold the checked targets (N, A) float64 for one control step in every world."""
+
+    @abstractmethod
+    def _observe(self, ids: np.ndarray | None = None) -> Observation:
+        """The current observation of every world (``ids`` None) or of worlds ``ids`` only."""
+
+    @abstractmethod
+    def _start(self, ids: np.ndarray, seeds: list[int] | None) -> None:
+        """Start a new episode in worlds ``ids``: from ``seeds`` (one per world) or, when None, the
+        next episode of each world's own generator."""
+
+    def _endings(self) -> list[str]:
+        """Where each world's attempt stands, read as episodes end ("" everywhere by default)."""
+        return [""] * self.num_envs
+
+    # --- the shared contract ---------------------------------------------------------------------
+    def _selected(self, mask: Mask) -> np.ndarray:
+        if mask is None:
+            return np.arange(self.num_envs)
+        flags = np.asarray(mask.cpu() if isinstance(mask, torch.Tensor) else mask)
+        if flags.shape != (self.num_envs,) or flags.dtype != np.bool_:
+            raise ValueError(
+                f"field 'mask' has shape {flags.shape} and dtype {flags.dtype}, expected ({self.num_envs},) bool"
+            )
+        return np.flatnonzero(flags)
+
+    def _seeds(self, seed: Seeds, ids: np.ndarray, full: bool) -> list[int] | None:
+        if seed is None:
+            return [self.seed + int(i) for i in ids] if full else None
+        if isinstance(seed, int | np.integer):
+            if full:
+                self.seed = int(seed)
+            return [int(seed) + int(i) for i in ids]
+        seeds = [int(s) for s in seed]
+        if len(seeds) != len(ids):
+            raise ValueError(
+                f"field 'seed' gives {len(seeds)} seeds for {len(ids)} selected worlds: give one per world or an int"
+            )
+        return seeds
+
+    def reset(self, seed: Seeds = None, mask: Mask = None) -> Observation:
+        ids = self._selected(mask)
+        seeds = self._seeds(seed, ids, full=mask is None)
+        if len(ids):
+            self._start(ids, seeds)
+        self.tally.restart(ids)
+        return self._observe()
+
+    def step(self, actions: torch.Tensor | np.ndarray) -> StepResult:
+        targets, clipped = check_joint_targets(actions, self.num_envs, self._low, self._high)
+        out = self._advance(targets)
+        reward = _cpu(out.reward, torch.float64)
+        self.tally.add(reward.numpy())
+        terminated = _cpu(out.terminated, torch.bool)
+        diverged = _cpu(out.diverged, torch.bool)
+        truncated = diverged.clone()
+        if out.truncated is not None:
+            truncated |= _cpu(out.truncated, torch.bool)
+        if self.max_steps is not None:
+            truncated |= torch.from_numpy(self.tally.steps >= self.max_steps)
+        truncated &= ~terminated
+        done = terminated | truncated
+        ids = np.flatnonzero(done.numpy())
+        endings = self._endings() if len(ids) else [""] * self.num_envs  # before the reset
+        final = self._observe()
+        obs = final
+        if len(ids):
+            self._start(ids, None)
+            obs = replace_rows(final, ids, self._observe(ids))
+        info: dict[str, Any] = {
+            "success": _cpu(out.success, torch.bool),
+            "action_clipped": clipped.cpu(),
+            "diverged": diverged,
+            **self.tally.close(done.numpy()),
+            "done": done,
+            "endings": [e if d else "" for e, d in zip(endings, done.tolist(), strict=True)],
+            "final_observation": final,
+            "final_mask": done.clone(),
+        }
+        dev = self.device
+        return obs, reward.float().to(dev), terminated.to(dev), truncated.to(dev), info
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class TwinBatchedEnv(AutoResetEnv):
+    """N worlds of one twin task on a physics backend (``mujoco``, ``warp``). World i is seeded
+    ``seed + i`` and equals a single env (``honed.sim.make_env``) seeded the same.
+
+    ``device`` is where tensors come back. ``observation.state`` is made from the backend's own
+    tensors (``PhysicsBackend.tensors``), so when ``device`` is where the backend keeps its state
+    (``core.backend.device``: the CPU for ``mujoco``, Warp's device for ``warp``) it is never copied
+    through the host; ``observation.privileged``, rewards and success come from the task's numpy
+    code (``Task``), images from MuJoCo's renderer. ``backend_options`` go to the backend
+    (``threads`` for ``mujoco``; ``warp_device``, ``nconmax``, ``njmax`` for ``warp``).
     """
 
     def __init__(
@@ -62,69 +311,48 @@ class BatchedEnv:
         num_envs: int = 1,
         backend: str = "mujoco",
         seed: int = 0,
-        device: str = "cpu",
+        device: str | torch.device = "cpu",
         **backend_options: Any,
     ):
-        self.cfg = cfg or SimConfig()
-        self.core = TwinCore(self.cfg, num_envs, backend, **backend_options)
-        self.num_envs = num_envs
+        cfg = cfg or SimConfig()
+        self.core = TwinCore(cfg, num_envs, backend, **backend_options)
+        core = self.core
+        super().__init__(cfg, num_envs, seed, device, core.low, core.high, core.max_steps)
         self.features = self.core.features
         self.instructions: tuple[str, ...] = tuple(self.core.task.instructions)
-        self.device = torch.device(device)
-        self.seed = seed
-        self.tally = EpisodeTally(num_envs)
 
-    def reset(self, seed: int | None = None) -> dict[str, Any]:
-        if seed is not None:
-            self.seed = seed
-        self.core.seed([self.seed + i for i in range(self.num_envs)])
-        self.core.reset_worlds(np.arange(self.num_envs))
-        self.tally.restart()
-        return to_torch(self.core.observe(), self.device)
-
-    def step(
-        self, actions: torch.Tensor | np.ndarray
-    ) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor, torch.Tensor, dict]:
-        if isinstance(actions, torch.Tensor):
-            actions = actions.detach().cpu().numpy()
-        out = self.core.step(actions)  # validates shape and finiteness per env
-        self.tally.add(out["reward"])
-        terminated = out["success"] & self.cfg.terminate_on_success
-        truncated = ((self.tally.steps >= self.core.max_steps) | out["diverged"]) & ~terminated
-        done = terminated | truncated
-        info: dict[str, Any] = {
-            "success": torch.from_numpy(out["success"].copy()),
-            "action_clipped": torch.from_numpy(out["action_clipped"]),
-            "diverged": torch.from_numpy(out["diverged"]),
-            **self.tally.close(done),
-            "done": torch.from_numpy(done.copy()),
-        }
-        endings = self.core.endings() if done.any() else [""] * self.num_envs
-        info["endings"] = [e if d else "" for e, d in zip(endings, done, strict=True)]  # before the reset
-        if done.any():
-            self.core.reset_worlds(np.flatnonzero(done))
-        obs = to_torch(self.core.observe(), self.device)
-        dev = self.device
-        return (
-            obs,
-            torch.from_numpy(out["reward"].astype(np.float32)).to(dev),
-            torch.from_numpy(terminated).to(dev),
-            torch.from_numpy(truncated).to(dev),
-            info,
+    def _advance(self, targets: torch.Tensor) -> Advance:
+        out = self.core.advance(targets)
+        return Advance(
+            reward=out["reward"],
+            success=out["success"],
+            terminated=out["success"] & self.cfg.terminate_on_success,
+            diverged=out["diverged"],
         )
+
+    def _observe(self, ids: np.ndarray | None = None) -> Observation:
+        return {k: v if k == TASK else v.to(self.device) for k, v in self.core.observe_tensors(ids).items()}
+
+    def _start(self, ids: np.ndarray, seeds: list[int] | None) -> None:
+        if seeds is not None:
+            self.core.seed(seeds, ids)
+        self.core.reset_worlds(ids)
+
+    def _endings(self) -> list[str]:
+        return self.core.endings()
 
     def close(self) -> None:
         self.core.close()
 
 
 BATCHED_ENVS: Registry[Any] = Registry("backend")
-"""backend name -> factory(cfg, num_envs=, seed=, device=, **options) of a batched env."""
+"""backend name -> factory(cfg, num_envs=, seed=, device=, **options) of a :class:`BatchedEnv`."""
 for _name in ("mujoco", "warp"):
-    BATCHED_ENVS.register(_name)(partial(BatchedEnv, backend=_name))
+    BATCHED_ENVS.register(_name)(partial(TwinBatchedEnv, backend=_name))
 
 
 @BATCHED_ENVS.register("maniskill")
-def _maniskill(cfg: SimConfig | None = None, **kwargs: Any) -> Any:
+def _maniskill(cfg: SimConfig | None = None, **kwargs: Any) -> BatchedEnv:
     from honed.sim.maniskill import ManiSkillBatchedEnv
 
     return ManiSkillBatchedEnv(cfg, **kwargs)

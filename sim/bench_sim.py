@@ -16,7 +16,7 @@ import mujoco
 import numpy as np
 
 from honed.cli import Verb, bounded
-from honed.sim.batched import BatchedEnv
+from honed.sim.batched import TwinBatchedEnv
 from honed.sim.config import SimConfig
 from honed.sim.core import build_world
 from honed.sim.env import TwinEnv
@@ -63,7 +63,7 @@ def rate(step: Callable[[], object], per_call: int, seconds: float) -> float:
 
 @contextmanager
 def batched_stepper(cfg: SimConfig, n: int) -> Iterator[Callable[[], object]]:
-    env = BatchedEnv(cfg, num_envs=n)
+    env = TwinBatchedEnv(cfg, num_envs=n)
     env.reset()
     acts = actions(n, np.random.default_rng(0)).astype(np.float32)
     try:
@@ -169,7 +169,7 @@ def run_bench(c: SimBenchConfig) -> dict:
 
 
 def warp_rate(cfg: SimConfig, n: int, steps: int) -> float:
-    env = BatchedEnv(cfg, num_envs=n, backend="warp", device="cpu")
+    env = TwinBatchedEnv(cfg, num_envs=n, backend="warp", warp_device="cpu")
     env.reset()
     acts = actions(n, np.random.default_rng(0)).astype(np.float32)
     env.step(acts)  # compiles kernels on first use

@@ -1,6 +1,8 @@
-"""The twin's core over N worlds in numpy: reset distribution, action checks, observation, scoring.
+"""The twin's core over N worlds: reset distribution, action checks, observation, scoring.
 
-The single Gymnasium env and the batched torch env are thin layers over this.
+The single Gymnasium env and the batched torch env are thin layers over this. Actions and
+``observation.state`` are torch tensors on the backend's device; the task scores worlds and builds
+``observation.privileged`` over numpy views (``Task``), and images come from MuJoCo's renderer.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from typing import Any
 
 import mujoco
 import numpy as np
+import torch
 
 from honed.arms import SO101
 from honed.features import ACTION, PRIVILEGED, STATE, TASK, Feature, Features, image_key
@@ -24,20 +27,27 @@ CAMERAS = ("front", "wrist")
 
 
 def check_joint_targets(
-    action: np.ndarray, num_envs: int, low: np.ndarray, high: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+    action: torch.Tensor | np.ndarray,
+    num_envs: int,
+    low: torch.Tensor | np.ndarray,
+    high: torch.Tensor | np.ndarray,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Refuse misshapen or non-finite (num_envs, joints) targets naming the env; returns the targets
-    clipped to [low, high] and the per-env count of clipped values."""
-    action = np.asarray(action, dtype=np.float64)
+    as float64 clipped to [low, high] and the per-env count of clipped values, both on the device the
+    targets came on."""
+    targets = torch.as_tensor(action).detach().to(torch.float64)
     expected = (num_envs, len(low))
-    if action.shape != expected:
-        raise ValueError(f"field 'action' has shape {action.shape}, expected {expected} (num_envs, joints)")
-    finite = np.isfinite(action).all(axis=1)
-    if not finite.all():
-        i = int(np.flatnonzero(~finite)[0])
-        raise ValueError(f"env {i}: field 'action' holds non-finite values {action[i].tolist()}")
-    clipped = np.clip(action, low, high)
-    return clipped, (clipped != action).sum(axis=1)
+    if tuple(targets.shape) != expected:
+        raise ValueError(
+            f"field 'action' has shape {tuple(targets.shape)}, expected {expected} (num_envs, joints)"
+        )
+    finite = torch.isfinite(targets).all(dim=1)
+    if not bool(finite.all()):
+        i = int(torch.nonzero(~finite)[0, 0])
+        raise ValueError(f"env {i}: field 'action' holds non-finite values {targets[i].tolist()}")
+    lo, hi = (torch.as_tensor(b, dtype=torch.float64).to(targets.device) for b in (low, high))
+    clipped = torch.clamp(targets, lo, hi)
+    return clipped, (clipped != targets).sum(dim=1)
 
 
 def build_world(cfg: SimConfig) -> tuple[mujoco.MjModel, Task, int]:
@@ -78,6 +88,7 @@ class TwinCore:
             self.model.actuator_ctrlrange[:, 1].copy(),
         )
         self.rngs = [np.random.default_rng(i) for i in range(num_envs)]
+        self.arm = torch.as_tensor(self.task.arm_qpos, device=self.backend.device)
         self.instruction = np.zeros(num_envs, dtype=np.int64)
         self.features = self._features()
 
@@ -91,9 +102,10 @@ class TwinCore:
         items[ACTION] = SO101.action_feature()
         return Features(items)
 
-    def seed(self, seeds: list[int]) -> None:
-        for i, s in enumerate(seeds):
-            self.rngs[i] = np.random.default_rng(s)
+    def seed(self, seeds: list[int], ids: np.ndarray | None = None) -> None:
+        """Restart the generators of worlds ``ids`` (default: 0, 1, ...) from ``seeds``, one each."""
+        for i, s in zip(range(len(seeds)) if ids is None else ids, seeds, strict=True):
+            self.rngs[int(i)] = np.random.default_rng(s)
 
     def reset_worlds(self, ids: np.ndarray) -> None:
         """Draw a fresh episode for each world in ``ids`` from its own generator."""
@@ -109,21 +121,21 @@ class TwinCore:
         )
         self.instruction[ids] = [s.instruction for s in states]
 
-    def check_action(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Validate (N, 6) joint targets; returns (clipped targets, per-env count of clipped values)."""
-        return check_joint_targets(action, self.num_envs, self.low, self.high)
+    def step(self, action: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
+        """Check (N, 6) joint targets and hold them for one control step (:meth:`advance`); adds
+        ``action_clipped``, the per-env count of clipped values."""
+        ctrl, n_clipped = check_joint_targets(action, self.num_envs, self.low, self.high)
+        return {**self.advance(ctrl), "action_clipped": n_clipped.cpu().numpy()}
 
-    def step(self, action: np.ndarray) -> dict[str, np.ndarray]:
-        """Hold the checked targets for one control step; returns per-world reward, success, clipped
-        target count and ``diverged`` (the physics went non-finite and the world was restarted: its
-        episode can no longer be scored)."""
-        ctrl, n_clipped = self.check_action(action)
+    def advance(self, ctrl: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
+        """Hold checked targets (N, 6) for one control step; returns per-world reward, success and
+        ``diverged`` (the physics went non-finite and the world was restarted: its episode can no
+        longer be scored)."""
         self.backend.step(ctrl)
         view = self.backend.view(self.instruction)
         return {
             "reward": self.task.reward(view),
             "success": self.task.success(view),
-            "action_clipped": n_clipped,
             "diverged": self.backend.diverged(),
         }
 
@@ -131,18 +143,29 @@ class TwinCore:
         """The task's word on where each world's attempt stands (``Task.endings``)."""
         return self.task.endings(self.backend.view(self.instruction))
 
-    def observe(self) -> dict[str, Any]:
-        view = self.backend.view(self.instruction)
-        arm = self.task.arm_qpos
-        state = np.concatenate([view.qpos[:, arm], view.qvel[:, arm]], axis=1).astype(np.float32)  # (N, 12)
+    def observe_tensors(self, ids: np.ndarray | None = None) -> dict[str, Any]:
+        """Observation of every world (or of worlds ``ids``) as torch tensors: ``observation.state``
+        (N, 12) float32 made on the backend's device from its own state, ``observation.privileged``
+        and images on the CPU (from numpy), ``task`` a list of strings."""
+        rows = slice(None) if ids is None else np.asarray(ids)
+        t = self.backend.tensors()
+        qpos, qvel = t["qpos"], t["qvel"]
+        if ids is not None:
+            index = torch.as_tensor(rows, device=qpos.device)
+            qpos, qvel = qpos[index], qvel[index]
         obs: dict[str, Any] = {
-            STATE: state,
-            PRIVILEGED: self.task.privileged(view),
+            STATE: torch.cat([qpos[:, self.arm], qvel[:, self.arm]], dim=1).float(),  # (N, 12)
+            PRIVILEGED: torch.from_numpy(self.task.privileged(self.backend.view(self.instruction))[rows]),
         }
         if self.renderer is not None:
-            obs.update(self.renderer.render_all(self.backend))
-        obs[TASK] = [self.task.instructions[k] for k in self.instruction]
+            images = self.renderer.render_all(self.backend, None if ids is None else rows)
+            obs.update({key: torch.from_numpy(frames) for key, frames in images.items()})
+        obs[TASK] = [self.task.instructions[k] for k in self.instruction[rows]]
         return obs
+
+    def observe(self, ids: np.ndarray | None = None) -> dict[str, Any]:
+        """:meth:`observe_tensors` as numpy arrays."""
+        return {k: v if k == TASK else v.cpu().numpy() for k, v in self.observe_tensors(ids).items()}
 
     def close(self) -> None:
         self.backend.close()

@@ -6,7 +6,12 @@ onto honed's Features: ``observation.state`` = SO-100 joint positions then veloc
 ``observation.privileged`` = ManiSkill's task extras (object and goal poses) flattened,
 ``observation.images.front`` = its first camera when ``cameras`` asks for ``front``.
 Actions are absolute joint targets (rad) through ManiSkill's ``pd_joint_pos`` controller; targets
-beyond the controller's limits are clipped and counted in ``info["action_clipped"]``, as in the twin.
+beyond the controller's limits (``action_low``/``action_high``) are clipped and counted in
+``info["action_clipped"]``, as in the twin. Episodes end, auto-reset and are tallied by the same
+bookkeeping as the twin's (:class:`honed.sim.batched.AutoResetEnv`): ManiSkill's vector env runs
+without its own auto-reset, and finished worlds are reset through its partial reset
+(``options={"env_idx": ...}``). World i is seeded ``seed + i`` through ManiSkill's per-world seeds
+(how a seed becomes a scene is ManiSkill's: its tasks also draw from torch's generator).
 ``features`` and ``cfg.control_hz`` come from the built env, so ``honed-eval`` checks a checkpoint's
 contract against ManiSkill's spaces; the joints are named ``so100.<joint>``, so a checkpoint trained
 in the SO-101 twin is refused (another arm, even where the shapes agree).
@@ -21,9 +26,8 @@ import numpy as np
 import torch
 
 from honed.features import ACTION, PRIVILEGED, STATE, TASK, Feature, Features, image_key
-from honed.sim.batched import EpisodeTally
+from honed.sim.batched import Advance, AutoResetEnv, Observation, select_rows
 from honed.sim.config import SimConfig
-from honed.sim.core import check_joint_targets
 
 TASK_IDS = {"pick_cube": "PickCubeSO100-v1", "grasp_cube": "SO100GraspCube-v1"}
 """honed task name -> ManiSkill3 env id (SO-100 tasks)."""
@@ -50,7 +54,7 @@ def unavailable_reason() -> str | None:
 
 
 def build_vector_env(cfg: SimConfig, num_envs: int) -> Any:
-    """ManiSkill3's auto-resetting vector env of ``cfg.task`` on the GPU (raises where it cannot run)."""
+    """ManiSkill3's vector env of ``cfg.task`` on the GPU (raises where it cannot run)."""
     reason = unavailable_reason()
     if reason:
         raise ManiSkillUnavailable(reason)
@@ -66,14 +70,15 @@ def build_vector_env(cfg: SimConfig, num_envs: int) -> Any:
         sim_backend="gpu",
         sensor_configs={"width": cfg.image_width, "height": cfg.image_height},
     )
-    return ManiSkillVectorEnv(env, auto_reset=True, ignore_terminations=False)
+    return ManiSkillVectorEnv(env, auto_reset=False, ignore_terminations=False)
 
 
-class ManiSkillBatchedEnv:
-    """Same reset/step contract as ``honed.sim.batched.BatchedEnv`` over a ManiSkill3 GPU env.
+class ManiSkillBatchedEnv(AutoResetEnv):
+    """The batched seam (:class:`honed.sim.batched.BatchedEnv`) over a ManiSkill3 GPU env.
 
-    ``vector_env`` is an already-built ManiSkill vector env (built from ``cfg`` when None); tensors
-    come back on ``device``, wherever ManiSkill simulates.
+    ``vector_env`` is an already-built ManiSkill vector env without auto-reset (built from ``cfg``
+    when None); tensors come back on ``device``, wherever ManiSkill simulates. Episodes end by
+    ManiSkill's own terminations and time limit, or where the state goes non-finite.
     """
 
     def __init__(
@@ -85,24 +90,24 @@ class ManiSkillBatchedEnv:
         vector_env: Any = None,
         **_: Any,
     ):
-        self.cfg = cfg or SimConfig()
-        if self.cfg.task not in TASK_IDS:
+        cfg = cfg or SimConfig()
+        if cfg.task not in TASK_IDS:
             raise ValueError(
-                f"task {self.cfg.task!r} has no ManiSkill3 counterpart; choose one of {', '.join(TASK_IDS)}"
+                f"task {cfg.task!r} has no ManiSkill3 counterpart; choose one of {', '.join(TASK_IDS)}"
             )
-        if tuple(self.cfg.cameras) not in ((), ("front",)):
-            raise ValueError(
-                f"field 'cameras' = {list(self.cfg.cameras)}: ManiSkill3's tasks give 'front' only"
-            )
-        self.env = vector_env if vector_env is not None else build_vector_env(self.cfg, num_envs)
-        self.num_envs, self.seed, self.device = num_envs, seed, torch.device(device)
-        self.instructions: tuple[str, ...] = INSTRUCTIONS[self.cfg.task]
-        self.tally = EpisodeTally(num_envs)
+        if tuple(cfg.cameras) not in ((), ("front",)):
+            raise ValueError(f"field 'cameras' = {list(cfg.cameras)}: ManiSkill3's tasks give 'front' only")
+        self.env = vector_env if vector_env is not None else build_vector_env(cfg, num_envs)
         control_freq = getattr(self.env.unwrapped, "control_freq", None)
         if control_freq:
-            self.cfg.control_hz = float(control_freq)
+            cfg.control_hz = float(control_freq)
         space = self.env.single_action_space
-        self.low, self.high = np.asarray(space.low, np.float64), np.asarray(space.high, np.float64)
+        low, high = np.asarray(space.low, np.float64), np.asarray(space.high, np.float64)
+        super().__init__(cfg, num_envs, seed, device, low, high, max_steps=None)
+        self.instructions: tuple[str, ...] = INSTRUCTIONS[cfg.task]
+        self.episode_seeds = np.arange(num_envs, dtype=np.int64) + seed
+        """The seed each world was last given (ManiSkill's seeded reset takes one for every world)."""
+        self._last: Observation = {}
         self.features = self._features(self.reset())
 
     def joint_names(self, dof: int) -> list[str]:
@@ -125,8 +130,8 @@ class ManiSkillBatchedEnv:
         if obs[PRIVILEGED].shape[1]:
             items[PRIVILEGED] = Feature((obs[PRIVILEGED].shape[1],), "float32", unit="m, quaternion")
         items[TASK] = Feature((1,), "string")
-        action_names = tuple(f"{j}.pos" for j in joints) if len(self.low) == dof else None
-        items[ACTION] = Feature((len(self.low),), "float32", names=action_names, unit="rad")
+        action_names = tuple(f"{j}.pos" for j in joints) if len(self.action_low) == dof else None
+        items[ACTION] = Feature((len(self.action_low),), "float32", names=action_names, unit="rad")
         return Features(items)
 
     def _convert(self, obs: dict[str, Any]) -> dict[str, Any]:
@@ -140,37 +145,29 @@ class ManiSkillBatchedEnv:
         out[TASK] = [self.instructions[0]] * self.num_envs
         return out
 
-    def reset(self, seed: int | None = None) -> dict[str, Any]:
-        if seed is not None:
-            self.seed = seed
-        obs, _ = self.env.reset(seed=self.seed)
-        self.tally.restart()
-        return self._convert(obs)
+    def _advance(self, targets: torch.Tensor) -> Advance:
+        obs, reward, terminated, truncated, info = self.env.step(targets.float())
+        self._last = self._convert(obs)
+        return Advance(
+            reward=reward,
+            success=info.get("success", torch.zeros(self.num_envs, dtype=torch.bool)),
+            terminated=terminated,
+            truncated=truncated,
+            diverged=~torch.isfinite(self._last[STATE]).all(dim=1),  # SAPIEN reports no restart of its own
+        )
 
-    def step(
-        self, actions: torch.Tensor | np.ndarray
-    ) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor, torch.Tensor, dict]:
-        if isinstance(actions, torch.Tensor):
-            actions = actions.detach().cpu().numpy()
-        targets, clipped = check_joint_targets(actions, self.num_envs, self.low, self.high)
-        sent = torch.as_tensor(targets, dtype=torch.float32)
-        obs, reward, terminated, truncated, info = self.env.step(sent)
-        success = info.get("success", torch.zeros(self.num_envs, dtype=torch.bool)).cpu()
-        reward, terminated, truncated = (torch.as_tensor(x).cpu() for x in (reward, terminated, truncated))
-        converted = self._convert(obs)
-        diverged = ~torch.isfinite(converted[STATE].cpu()).all(dim=1)  # SAPIEN reports no restart of its own
-        truncated = truncated | (diverged & ~terminated)
-        done = terminated | truncated
-        self.tally.add(reward.double().numpy())  # the vector env auto-resets finished worlds
-        out_info = {
-            "success": success,
-            "action_clipped": torch.from_numpy(clipped),
-            "diverged": diverged,
-            "done": done,
-            **self.tally.close(done.numpy()),
-        }
-        dev = self.device
-        return converted, reward.float().to(dev), terminated.to(dev), truncated.to(dev), out_info
+    def _observe(self, ids: np.ndarray | None = None) -> Observation:
+        return self._last if ids is None else select_rows(self._last, ids)
+
+    def _start(self, ids: np.ndarray, seeds: list[int] | None) -> None:
+        every = len(ids) == self.num_envs
+        options = (
+            None if every else {"env_idx": torch.as_tensor(ids, device=getattr(self.env, "device", "cpu"))}
+        )
+        if seeds is not None:
+            self.episode_seeds[ids] = seeds
+        obs, _ = self.env.reset(seed=None if seeds is None else self.episode_seeds.tolist(), options=options)
+        self._last = self._convert(obs)
 
     def close(self) -> None:
         self.env.close()

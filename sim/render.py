@@ -47,17 +47,20 @@ class BatchRenderer:
         self.renderer.update_scene(data, camera=camera)
         return self.renderer.render()  # (H, W, 3) uint8
 
-    def render_all(self, backend: PhysicsBackend) -> dict[str, np.ndarray]:
-        n = backend.num_envs
-        out = {cam: np.empty((n, self.height, self.width, 3), dtype=np.uint8) for cam in self.cameras}
-        for i in range(n):
+    def render_all(self, backend: PhysicsBackend, ids: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Every camera of every world (or of worlds ``ids``, in that order): (n, H, W, 3) uint8 each."""
+        worlds = range(backend.num_envs) if ids is None else [int(i) for i in ids]
+        out = {
+            cam: np.empty((len(worlds), self.height, self.width, 3), dtype=np.uint8) for cam in self.cameras
+        }
+        for row, i in enumerate(worlds):
             if self.before_world is not None:
                 self.before_world(self.model, i)
             data = backend.world(i)
             if self.before_world is not None:
                 mujoco.mj_camlight(self.model, data)  # camera and light poses from the hook's model
             for cam in self.cameras:
-                out[cam][i] = self.render(data, cam)
+                out[cam][row] = self.render(data, cam)
         return {image_key(cam): imgs for cam, imgs in out.items()}
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import mujoco
 import numpy as np
+import torch
 
 from honed.sim.backends.base import BACKENDS, PhysicsBackend
 
@@ -76,7 +77,8 @@ class MujocoBackend(PhysicsBackend):
             counts[_UNSTABLE] = 0
             self._gather([i])
 
-    def step(self, ctrl: np.ndarray) -> None:
+    def step(self, ctrl: np.ndarray | torch.Tensor) -> None:
+        ctrl = np.asarray(ctrl.cpu() if isinstance(ctrl, torch.Tensor) else ctrl, dtype=np.float64)
         worlds = itertools.count()  # next() is atomic under the GIL: each world is taken once
         helpers = (
             [self._pool.submit(self._step_worlds, ctrl, worlds) for _ in range(self._helpers)]

@@ -1,28 +1,48 @@
 """``warp`` backend: MuJoCo Warp on the same MJCF and task code, N worlds as one batch of arrays.
 
-Runs on Warp's CPU device where no CUDA device exists, and on CUDA elsewhere (``device=cuda:0``).
+Runs on Warp's CPU device where no CUDA device exists, and on CUDA elsewhere (``warp_device=cuda:0``).
 Contact and constraint buffers are sized per world from the scene (``nconmax``, ``njmax``). What Warp
 prints while it starts and loads its kernel modules goes to honed's log file (:mod:`honed.log`).
+
+The worlds' state stays in Warp's arrays on its device; the backend reads and writes it through
+torch tensors that share that memory (``wp.to_torch``): controls are copied into ``ctrl`` in place
+(from a tensor on the same device: no host copy), resets write the chosen worlds' rows in place,
+and ``tensors()`` (qpos, qvel, from which the env makes ``observation.state``) are those arrays
+themselves. What crosses to the host is what the task's numpy code reads (``arrays()``: qpos,
+qvel, xpos, xquat, site_xpos, site_xmat, mocap_pos, mocap_quat as float64, read once per step and
+reset and kept until the next; on the CPU device a conversion of Warp's memory, on CUDA one
+device-to-host copy each) for rewards, success, the privileged observation, endings and rendering,
+and the new worlds' reset states drawn on the host. On CUDA, Warp launches on torch's current stream
+of the device, so torch's reads and writes of the shared memory are ordered with the physics.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import mujoco
 import numpy as np
+import torch
 
 from honed.sim.backends.base import BACKENDS, PhysicsBackend
+
+_HOST_READS = ("qpos", "qvel", "xpos", "xquat", "site_xpos", "site_xmat", "mocap_pos", "mocap_quat")
+"""The state arrays the task's numpy code reads (``arrays()``)."""
+_SHARED = (*_HOST_READS, "ctrl", "qacc_warmstart")
+"""Warp arrays read or written through torch tensors sharing their memory."""
 
 
 @BACKENDS.register("warp")
 class WarpBackend(PhysicsBackend):
-    """MuJoCo Warp worlds; ``device`` is a Warp device name (default: cuda:0 if present, else cpu)."""
+    """MuJoCo Warp worlds; ``warp_device`` is a Warp device name (default: cuda:0 if present, else cpu)."""
 
     def __init__(
         self,
         model: mujoco.MjModel,
         num_envs: int,
         substeps: int,
-        device: str | None = None,
+        warp_device: str | None = None,
         nconmax: int = 48,
         njmax: int = 192,
     ):
@@ -33,51 +53,60 @@ class WarpBackend(PhysicsBackend):
 
         super().__init__(model, num_envs, substeps)
         self.wp, self.mjw = wp, mjw
-        self.device = wp.get_device(device or ("cuda:0" if wp.is_cuda_available() else "cpu"))
-        with wp.ScopedDevice(self.device):
+        self.warp_device = wp.get_device(warp_device or ("cuda:0" if wp.is_cuda_available() else "cpu"))
+        self.device = torch.device(wp.device_to_torch(self.warp_device))
+        with wp.ScopedDevice(self.warp_device):
             self.m = mjw.put_model(model)
             self.d = mjw.put_data(model, mujoco.MjData(model), nworld=num_envs, nconmax=nconmax, njmax=njmax)
-        self._graph = None
+        self.shared = {name: wp.to_torch(getattr(self.d, name)) for name in _SHARED}
+        """Torch tensors over Warp's own arrays (no copy): writing them writes the worlds' state."""
+        self._host: dict[str, np.ndarray] | None = None
 
-    def _assign(self, name: str, ids: np.ndarray, values: np.ndarray) -> None:
-        arr = getattr(self.d, name)
-        host = arr.numpy()
-        host[ids] = values.reshape((len(ids),) + host.shape[1:])
-        arr.assign(self.wp.array(host, dtype=arr.dtype, device=self.device))
+    @contextmanager
+    def _launching(self) -> Iterator[None]:
+        """Warp launches on its device, and on CUDA on torch's current stream there."""
+        with self.wp.ScopedDevice(self.warp_device):
+            if self.warp_device.is_cuda:
+                with self.wp.ScopedStream(self.wp.stream_from_torch(self.device)):
+                    yield
+            else:
+                yield
 
     def set_state(
         self, ids: np.ndarray, qpos: np.ndarray, mocap_pos: np.ndarray, mocap_quat: np.ndarray
     ) -> None:
-        ids = np.asarray(ids)
-        self._assign("qpos", ids, qpos)
-        self._assign("qvel", ids, np.zeros((len(ids), self.model.nv)))
-        self._assign("ctrl", ids, qpos[:, : self.model.nu])
-        self._assign("qacc_warmstart", ids, np.zeros((len(ids), self.model.nv)))
+        rows = torch.as_tensor(np.asarray(ids), dtype=torch.long, device=self.device)
+        s = self.shared
+        start = torch.as_tensor(qpos, dtype=torch.float32).to(self.device)  # (k, nq)
+        s["qpos"][rows] = start
+        s["qvel"][rows] = 0.0
+        s["ctrl"][rows] = start[:, : self.model.nu]
+        s["qacc_warmstart"][rows] = 0.0
         if self.model.nmocap:
-            self._assign("mocap_pos", ids, mocap_pos)
-            self._assign("mocap_quat", ids, mocap_quat)
-        with self.wp.ScopedDevice(self.device):
+            s["mocap_pos"][rows] = torch.as_tensor(mocap_pos, dtype=torch.float32).to(self.device)
+            s["mocap_quat"][rows] = torch.as_tensor(mocap_quat, dtype=torch.float32).to(self.device)
+        with self._launching():
             self.mjw.forward(self.m, self.d)
+        self._host = None
 
-    def step(self, ctrl: np.ndarray) -> None:
-        self.d.ctrl.assign(
-            self.wp.array(ctrl.astype(np.float32), dtype=self.d.ctrl.dtype, device=self.device)
-        )
-        with self.wp.ScopedDevice(self.device):
+    def step(self, ctrl: np.ndarray | torch.Tensor) -> None:
+        self.shared["ctrl"].copy_(torch.as_tensor(ctrl))  # (N, nu), in place on Warp's device
+        with self._launching():
             for _ in range(self.substeps):
                 self.mjw.step(self.m, self.d)
+        self._host = None
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """Warp's qpos and qvel themselves, on its device."""
+        return {"qpos": self.shared["qpos"], "qvel": self.shared["qvel"]}
+
+    def refresh(self) -> None:
+        self._host = None
 
     def arrays(self) -> dict[str, np.ndarray]:
-        d, n = self.d, self.num_envs
-        out = {
-            name: getattr(d, name).numpy().astype(np.float64)
-            for name in ("qpos", "qvel", "xpos", "xquat", "site_xpos")
-        }
-        out["site_xmat"] = d.site_xmat.numpy().reshape(n, -1, 9).astype(np.float64)
-        for name in ("mocap_pos", "mocap_quat"):
-            out[name] = (
-                getattr(d, name).numpy().astype(np.float64)
-                if self.model.nmocap
-                else np.zeros((n, 0, 3 if name == "mocap_pos" else 4))
-            )
-        return out
+        """Float64 host copies of the state the task reads, made once per step or reset."""
+        if self._host is None:
+            host = {name: self.shared[name].cpu().numpy().astype(np.float64) for name in _HOST_READS}
+            host["site_xmat"] = host["site_xmat"].reshape(self.num_envs, -1, 9)
+            self._host = host
+        return self._host

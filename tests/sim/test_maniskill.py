@@ -16,6 +16,7 @@ import torch
 from honed.features import ACTION, PRIVILEGED, STATE, TASK, image_key
 from honed.policies.contract import Contract, ContractError
 from honed.sim import SimConfig, make_batched_env
+from honed.sim.batched import BatchedEnv
 from honed.sim.maniskill import ManiSkillBatchedEnv, ManiSkillUnavailable, unavailable_reason
 
 REASON = unavailable_reason()
@@ -23,19 +24,25 @@ JOINTS = ("Rotation", "Pitch", "Elbow", "Wrist_Pitch", "Wrist_Roll", "Jaw")
 
 
 class StandInVectorEnv:
-    """ManiSkill's vector-env surface as the adapter reads it; every episode lasts ``length`` steps."""
+    """ManiSkill's vector-env surface as the adapter reads it, without auto-reset (as the adapter
+    builds it); world i's episodes last ``lengths[i]`` steps and its joint positions read 0.1 per
+    step taken in the episode."""
 
-    def __init__(self, num_envs: int, length: int = 3, image: tuple[int, int] | None = (24, 32)):
-        self.n, self.length, self.image = num_envs, length, image
+    def __init__(
+        self, num_envs: int, lengths: tuple[int, ...] = (), image: tuple[int, int] | None = (24, 32)
+    ):
+        self.n, self.image = num_envs, image
+        self.lengths = torch.tensor(lengths or (3,) * num_envs)
         self.single_action_space = gym.spaces.Box(-2.0, 2.0, shape=(6,), dtype=np.float32)
         robot = SimpleNamespace(active_joints=[SimpleNamespace(name=j) for j in JOINTS])
         self.unwrapped = SimpleNamespace(control_freq=20, agent=SimpleNamespace(robot=robot))
         self.t = torch.zeros(num_envs, dtype=torch.int64)
         self.sent: list[torch.Tensor] = []
+        self.resets: list[tuple] = []
 
     def _obs(self) -> dict:
         obs: dict[str, dict] = {
-            "agent": {"qpos": torch.full((self.n, 6), 0.1), "qvel": torch.zeros(self.n, 6)},
+            "agent": {"qpos": 0.1 * self.t[:, None].float().repeat(1, 6), "qvel": torch.zeros(self.n, 6)},
             "extra": {"tcp_pose": torch.zeros(self.n, 7), "goal_pos": torch.ones(self.n, 3)},
         }
         if self.image:
@@ -43,15 +50,16 @@ class StandInVectorEnv:
             obs["sensor_data"] = {"base_camera": {"rgb": rgb}}
         return obs
 
-    def reset(self, seed=None):
-        self.t[:] = 0
+    def reset(self, seed=None, options=None):
+        worlds = options["env_idx"] if options else torch.arange(self.n)
+        self.t[worlds] = 0
+        self.resets.append((seed, worlds.tolist()))
         return self._obs(), {}
 
     def step(self, actions):
         self.sent.append(torch.as_tensor(actions).clone())
         self.t += 1
-        done = self.t >= self.length
-        self.t[done] = 0
+        done = self.t >= self.lengths
         reward = torch.arange(self.n, dtype=torch.float32)
         return self._obs(), reward, done, torch.zeros(self.n, dtype=torch.bool), {"success": done.clone()}
 
@@ -59,9 +67,9 @@ class StandInVectorEnv:
         pass
 
 
-def adapter(num_envs=2, cameras=("front",), **stand_in):
+def adapter(num_envs=2, cameras=("front",), seed=0, **stand_in):
     cfg = SimConfig(task="pick_cube", cameras=cameras)
-    return ManiSkillBatchedEnv(cfg, num_envs, vector_env=StandInVectorEnv(num_envs, **stand_in))
+    return ManiSkillBatchedEnv(cfg, num_envs, seed=seed, vector_env=StandInVectorEnv(num_envs, **stand_in))
 
 
 def test_observations_and_features_use_honed_keys():
@@ -111,7 +119,7 @@ def test_bad_actions_never_reach_maniskill(actions, message):
 
 
 def test_finished_worlds_report_return_and_length_then_restart():
-    env = adapter(length=3)
+    env = adapter()
     env.reset()
     for step in range(1, 4):
         _, reward, terminated, _, info = env.step(torch.zeros(2, 6))
@@ -120,6 +128,33 @@ def test_finished_worlds_report_return_and_length_then_restart():
     assert info["episode_length"].tolist() == [3, 3] and info["episode_return"].tolist() == [0.0, 3.0]
     _, _, _, _, info = env.step(torch.zeros(2, 6))
     assert info["episode_length"].tolist() == [0, 0]  # the next episode is running
+
+
+def test_finished_worlds_keep_their_last_observation_and_reset_alone():
+    env = adapter(num_envs=3, lengths=(2, 3, 5), seed=40)
+    assert env.env.resets == [([40, 41, 42], [0, 1, 2])]  # world i seeded seed + i
+    for _ in range(2):
+        obs, _, terminated, _, info = env.step(torch.zeros(3, 6))
+    assert terminated.tolist() == [True, False, False] and info["final_mask"].tolist() == [True, False, False]
+    assert info["final_observation"][STATE][:, 0].tolist() == pytest.approx(
+        [0.2, 0.2, 0.2]
+    )  # before the reset
+    assert obs[STATE][:, 0].tolist() == pytest.approx([0.0, 0.2, 0.2])  # world 0 starts its next episode
+    assert env.env.resets[-1] == (None, [0])  # ManiSkill reset world 0 alone, from its own generator
+    obs, _, _, _, info = env.step(torch.zeros(3, 6))
+    assert info["final_mask"].tolist() == [False, True, False]
+    assert info["final_observation"][STATE][:, 0].tolist() == pytest.approx([0.1, 0.3, 0.3])
+    obs = env.reset(seed=[7], mask=torch.tensor([False, False, True]))
+    assert env.env.resets[-1] == ([40, 41, 7], [2]) and obs[STATE][:, 0].tolist() == pytest.approx(
+        [0.1, 0.0, 0.0]
+    )
+
+
+def test_the_adapter_satisfies_the_batched_env_protocol():
+    env = adapter()
+    assert isinstance(env, BatchedEnv)
+    assert env.action_low.tolist() == [-2.0] * 6 and env.action_high.dtype == torch.float32
+    assert env.control_hz == 20.0 and env.num_envs == 2 and env.device == torch.device("cpu")
 
 
 def test_twin_contract_is_refused_on_maniskill_features():

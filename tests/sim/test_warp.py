@@ -15,7 +15,7 @@ QPOS_TOL = 1e-3
 @pytest.fixture(scope="module")
 def pair():
     cpu = TwinCore(SimConfig(task="pick_cube"), 3, "mujoco")
-    gpu_or_cpu = TwinCore(SimConfig(task="pick_cube"), 3, "warp", device="cpu")
+    gpu_or_cpu = TwinCore(SimConfig(task="pick_cube"), 3, "warp", warp_device="cpu")
     yield cpu, gpu_or_cpu
     cpu.close()
     gpu_or_cpu.close()
@@ -60,7 +60,7 @@ import numpy as np
 from honed.sim.config import SimConfig
 from honed.sim.core import TwinCore
 from honed.sim.tasks.base import HOME_QPOS
-core = TwinCore(SimConfig(task="pick_cube"), 1, "warp", device="cpu")
+core = TwinCore(SimConfig(task="pick_cube"), 1, "warp", warp_device="cpu")
 core.step(HOME_QPOS[None])
 core.close()
 """
