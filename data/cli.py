@@ -55,7 +55,7 @@ def verify(cfg: VerifyConfig) -> int:
         print(f"FAULT {fault}")
     print(
         f"{cfg.store}: {len(faults)} fault(s)"
-        + ("; run `honed-data repair`" if faults else ", store is consistent")
+        + (f"; run `honed-data repair store={cfg.store}`" if faults else ", store is consistent")
     )
     return 1 if faults else 0
 

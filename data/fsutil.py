@@ -1,4 +1,5 @@
-"""Durable file-system steps the episode store builds its commit on: fsync, atomic replace, writer lock."""
+"""Durable file-system steps the episode store builds its commit on: fsync, atomic replace, writer lock,
+and building a directory beside its target so that one rename puts it in place whole."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import errno
 import fcntl
 import json
 import os
+import shutil
+import signal
 import socket
 from pathlib import Path
 from types import TracebackType
@@ -23,6 +26,19 @@ class StoreWriteError(UserError, OSError):
 
     def __str__(self) -> str:
         return str(self.strerror)
+
+
+CRASH_ENV = "HONED_STORE_CRASH_AT"
+
+
+def crash_point(name: str) -> None:
+    """Fault injection for crash tests: ``HONED_STORE_CRASH_AT=<name>`` kills this process here (SIGKILL)."""
+    if os.environ.get(CRASH_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class TargetExistsError(UserError, FileExistsError):
+    """Another process put files where a directory was about to be renamed into place."""
 
 
 def fsync_path(path: Path) -> None:
@@ -64,6 +80,44 @@ def durable_rename(src: Path, dst: Path) -> None:
     fsync_path(dst.parent)
     if src.parent != dst.parent:
         fsync_path(src.parent)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def staging_beside(target: Path, purpose: str) -> Path:
+    """A fresh hidden directory path next to ``target`` (``.<name>.<purpose>-<pid>``), on the same file system,
+    to build ``target`` in before :func:`rename_into_place`. Leftovers of processes that no longer run
+    (killed while building) are removed: they hold nothing but a half-built copy."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{target.name}.{purpose}-"
+    for old in target.parent.glob(prefix + "*"):
+        pid = old.name.removeprefix(prefix)
+        if pid.isdigit() and (int(pid) == os.getpid() or not _running(int(pid))):
+            shutil.rmtree(old, ignore_errors=True)
+    return target.parent / f"{prefix}{os.getpid()}"
+
+
+def rename_into_place(staging: Path, target: Path) -> None:
+    """Move a finished ``staging`` directory to ``target`` (absent or an empty directory) in one rename.
+
+    Raises TargetExistsError naming ``target`` when something else put files there first.
+    """
+    try:
+        durable_rename(staging, target)
+    except OSError as e:
+        if e.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+            raise TargetExistsError(
+                f"{target} appeared while it was being built; nothing was replaced"
+            ) from e
+        raise
 
 
 def as_store_error(e: OSError, path: Path) -> StoreWriteError:

@@ -43,6 +43,22 @@ class StoreFormatError(UserError, ValueError):
     """A store (or one of its files) that is not a readable honed episode store; names the file."""
 
 
+class StoreNotFoundError(StoreFormatError):
+    """No episode store at the path given: nothing there, or a directory without ``zarr.json``."""
+
+
+class IncompleteStoreError(StoreFormatError):
+    """A store without ``index.json`` (its creation was interrupted, or the index was removed); names the fix."""
+
+
+class EpisodeReadError(StoreFormatError):
+    """A committed episode whose data does not read back (a damaged chunk file); names it and the repair."""
+
+
+def repair_command(root: Path) -> str:
+    return f"`honed-data repair store={root}`"
+
+
 def episode_dir_name(serial: int) -> str:
     return f"ep_{serial:06d}"
 
@@ -138,6 +154,20 @@ class EpisodeEntry:
             raise StoreFormatError(f"{where}: malformed episode entry ({e}): {str(data)[:200]}") from e
 
 
+def missing_index(root: Path) -> IncompleteStoreError:
+    """The error for a store whose ``index.json`` is missing, with the fix that suits what is there."""
+    episodes = sorted((root / EPISODES).glob("ep_*"))
+    if not episodes:
+        return IncompleteStoreError(
+            f"{root}: the store's creation was interrupted (zarr.json without index.json, no episodes); "
+            f"remove the directory (rm -r {root}) or run {repair_command(root)} to finish it"
+        )
+    return IncompleteStoreError(
+        f"{root / INDEX}: missing; run {repair_command(root)} to rebuild it from the "
+        f"{len(episodes)} episode directories"
+    )
+
+
 @dataclass
 class Index:
     """The committed episodes, in order, and the next unused directory serial."""
@@ -165,7 +195,7 @@ class Index:
         try:
             data = json.loads(path.read_text())
         except FileNotFoundError:
-            raise StoreFormatError(f"{path}: missing; is {root} an episode store?") from None
+            raise missing_index(root) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise StoreFormatError(f"{path}: not valid JSON ({e}); run `honed-data repair`") from e
         if not isinstance(data, dict) or not isinstance(data.get("episodes"), list):

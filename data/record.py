@@ -187,7 +187,9 @@ class Recorder:
         success = getattr(self.robot, "success", None)
         meta = {"dropped_frames": self.pacer.dropped, "ended_by": outcome,
                 "success": bool(success) if success is not None else None}  # fmt: skip
-        writer.save_episode(meta | ({NOT_IMITATED: frame_ranges(staged)} if staged else {}))
+        entry = writer.save_episode(meta | ({NOT_IMITATED: frame_ranges(staged)} if staged else {}))
+        print(f"[honed-record] committed episode {entry.id} ({entry.length} frames, "
+              f"{self.store.episode_path(entry)})", flush=True)  # fmt: skip
         return EpisodeResult("stop" if outcome == "stop" else "saved", frames, self.pacer.dropped)
 
     def reset_period(self, number: int) -> bool:
@@ -258,6 +260,12 @@ class Recorder:
         except KeyboardInterrupt:
             writer.discard_episode()
             raise
+
+
+def check_store_for(robot: Robot, path: str, fps: int, robot_type: str) -> None:
+    """Refuse an existing store at ``path`` whose features or rate differ from the robot's; creates nothing."""
+    info = StoreInfo(store_features(robot.features), fps, robot_type)
+    EpisodeStore.open_matching(path, info, source_name=f"robot {robot.name!r}")
 
 
 def open_store_for(robot: Robot, path: str, fps: int, robot_type: str) -> EpisodeStore:

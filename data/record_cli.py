@@ -139,30 +139,34 @@ def terminal_events(teleop: Any) -> tuple[Callable[[], TeleopEvents] | None, Any
 
 
 def record(cfg: RecordConfig) -> int:
-    from honed.data.record import Recorder, RecordError, open_store_for
+    from honed.data.record import Recorder, RecordError, check_store_for, open_store_for
     from honed.hardware.teleop_view import live_view
 
     offered = {"task": cfg.task, "seed": cfg.seed, "fps": cfg.fps, "control_hz": float(cfg.fps)}
     robot = build(lookup(ROBOTS, cfg.robot), offered, dict(cfg.robot_options), f"robot {cfg.robot!r}")
     teleop = build(lookup(TELEOPS, cfg.teleop), offered, dict(cfg.teleop_options), f"teleop {cfg.teleop!r}")
-    store = open_store_for(robot, cfg.store, cfg.fps, getattr(robot, "robot_type", robot.name))
+    robot_type = getattr(robot, "robot_type", robot.name)
+    check_store_for(robot, cfg.store, cfg.fps, robot_type)  # refused before connecting if it differs
     meta = {"operator": cfg.operator or None, "teleop": cfg.teleop, "robot": robot.name,
             "robot_id": cfg.robot_id or getattr(robot, "id", None) or robot.name,
             "calibration_hash": getattr(robot, "calibration_hash", None),
             "twin_task": cfg.task if takes(lookup(ROBOTS, cfg.robot), "task") else None}  # fmt: skip
     keys, terminal = terminal_events(teleop)
     view = live_view(teleop) if cfg.progress else None  # a jogging teleop's live panel, in place of the bar
-    recorder = Recorder(robot, teleop, store, cfg.instruction, cfg.episode_s, cfg.reset_s, cfg.realtime, meta,
-                        keys, cfg.progress, cfg.seed, bar=view is None)  # fmt: skip
+    store = None
     try:
         with robot, teleop, view or nullcontext():
+            store = open_store_for(robot, cfg.store, cfg.fps, robot_type)  # made once both connect
+            recorder = Recorder(robot, teleop, store, cfg.instruction, cfg.episode_s, cfg.reset_s, cfg.realtime,
+                                meta, keys, cfg.progress, cfg.seed, bar=view is None)  # fmt: skip
             results = recorder.run(cfg.episodes)
     except RecordError as e:
         print(f"honed-record: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"honed-record: interrupted; the episode in progress was discarded, {store.num_episodes} "
-              f"committed episodes in {store.root} are intact", file=sys.stderr)  # fmt: skip
+        kept = (f"{store.num_episodes} committed episodes in {store.root} are intact" if store is not None
+                else f"nothing was written to {cfg.store}")  # fmt: skip
+        print(f"honed-record: interrupted; the episode in progress was discarded, {kept}", file=sys.stderr)
         return 130
     finally:
         if terminal is not None:

@@ -7,7 +7,9 @@ Readers trust only ``index.json``; see :mod:`honed.data.layout` for the files an
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import shutil
 from collections.abc import Coroutine, Iterator
 from functools import cached_property
 from pathlib import Path
@@ -17,16 +19,28 @@ import numpy as np
 import zarr
 from zarr.core.sync import sync
 
-from honed.data.fsutil import fsync_tree
+from honed.data.fsutil import (
+    TargetExistsError,
+    WriterLock,
+    as_store_error,
+    crash_point,
+    fsync_tree,
+    rename_into_place,
+    staging_beside,
+)
 from honed.data.layout import (
     EPISODES,
     FRAME_SUFFIX,
+    LOCK,
     OFFSETS_SUFFIX,
     TIMESTAMP,
     EpisodeEntry,
+    EpisodeReadError,
     Index,
     StoreFormatError,
     StoreInfo,
+    StoreNotFoundError,
+    repair_command,
 )
 from honed.errors import UserError
 from honed.features import Features
@@ -35,13 +49,58 @@ if TYPE_CHECKING:
     from honed.data.writer import EpisodeWriter
 
 
+DECODE_ERRORS = (RuntimeError, ValueError)
+"""What zarr raises for a chunk file that does not decode (a truncated or overwritten zstd frame)."""
+
+
+class ChunkError(Exception):
+    """A chunk of a zarr array that does not decode: the array's name, the chunk's key and its first row."""
+
+    def __init__(self, name: str, key: str, row: int, cause: BaseException):
+        super().__init__(f"array {name!r} chunk {key} does not decode ({type(cause).__name__}: {cause})")
+        self.name, self.key, self.row = name, key, row
+
+
+def first_bad_chunk(array: zarr.Array, name: str, cause: BaseException) -> ChunkError:
+    """The first chunk of ``array`` (in row order) that does not decode, found by reading them one by one."""
+    for coords in itertools.product(*(range(n) for n in array.cdata_shape)):
+        try:
+            array.get_block_selection(coords)
+        except DECODE_ERRORS as e:
+            return ChunkError(name, array.metadata.encode_chunk_key(coords), coords[0] * array.chunks[0], e)
+    return ChunkError(name, "(unknown)", 0, cause)
+
+
+def read_rows(array: zarr.Array, name: str, stop: int | None = None) -> np.ndarray:
+    """Rows ``0..stop-1`` (all by default) of ``array``; a chunk that does not decode raises ChunkError."""
+    try:
+        return np.asarray(array[:stop])
+    except DECODE_ERRORS as e:
+        raise first_bad_chunk(array, name, e) from e
+
+
+class _AsyncReadError(Exception):
+    """Raised inside zarr's I/O loop; :func:`read_all` names the damaged chunk once back outside it."""
+
+    def __init__(self, episode: Episode, name: str, cause: BaseException):
+        super().__init__(name)
+        self.episode, self.name, self.cause = episode, name, cause
+
+
 def read_all[T](reads: list[Coroutine[Any, Any, T]]) -> list[T]:
     """Run zarr reads concurrently on zarr's I/O loop and wait for all of them."""
 
     async def gather() -> list[T]:
         return list(await asyncio.gather(*reads))
 
-    return sync(gather())
+    try:
+        return sync(gather())
+    except _AsyncReadError as e:
+        raise e.episode.read_error(e.name, e.cause) from e.cause
+
+
+class NoSuchEpisodeError(UserError, IndexError):
+    """An episode number the store does not hold; the message says which it holds."""
 
 
 class FeatureMismatchError(UserError, ValueError):
@@ -61,17 +120,45 @@ def check_compatible(store: Features, source: Features, source_name: str) -> Non
 class Episode:
     """Read access to one committed episode; numeric arrays load whole, camera frames decode on demand."""
 
-    def __init__(self, group: zarr.Group, entry: EpisodeEntry, info: StoreInfo):
+    def __init__(self, group: zarr.Group, entry: EpisodeEntry, info: StoreInfo, root: Path):
         self.group = group
         self.entry = entry
         self.info = info
+        self.root = root
+        """The store's directory (named in errors)."""
         self._arrays: dict[str, zarr.Array] = {}
 
     def _array(self, name: str) -> zarr.Array:
         """The zarr array ``name`` (opened once; opening reads its metadata file)."""
         if name not in self._arrays:
-            self._arrays[name] = self.group[name]  # type: ignore[assignment]
+            try:
+                node = self.group[name]
+            except (KeyError, FileNotFoundError, ValueError) as e:
+                raise self._damaged(
+                    f"array {name!r} is missing or unreadable ({type(e).__name__}: {e})"
+                ) from e
+            if not isinstance(node, zarr.Array):
+                raise self._damaged(f"{name!r} is a group, expected an array")
+            self._arrays[name] = node
         return self._arrays[name]
+
+    def _damaged(self, what: str) -> EpisodeReadError:
+        return EpisodeReadError(
+            f"{self.root}: episode {self.entry.id} ({EPISODES}/{self.entry.dir_name}): {what}; "
+            f"run {repair_command(self.root)} to move damaged episodes to .dropped/"
+        )
+
+    def read_error(self, name: str, cause: BaseException) -> EpisodeReadError:
+        """The error for array ``name`` failing to read with ``cause``: names the damaged chunk."""
+        return self._damaged(str(first_bad_chunk(self._array(name), name, cause)))
+
+    def _read(self, name: str, selection: Any = slice(None)) -> np.ndarray:
+        """``selection`` of array ``name``; a damaged chunk raises EpisodeReadError naming it."""
+        array = self._array(name)
+        try:
+            return np.asarray(array[selection])
+        except DECODE_ERRORS as e:
+            raise self.read_error(name, e) from e
 
     def __len__(self) -> int:
         return self.entry.length
@@ -86,15 +173,15 @@ class Episode:
 
     @cached_property
     def timestamps(self) -> np.ndarray:
-        return np.asarray(self._array(TIMESTAMP)[:])  # (T,)
+        return self._read(TIMESTAMP)  # (T,)
 
     def array(self, key: str) -> np.ndarray:
         """All frames of a numeric feature, (T, *shape)."""
-        return np.asarray(self._array(key)[:])
+        return self._read(key)
 
     @cached_property
     def _offsets(self) -> dict[str, np.ndarray]:
-        return {k: np.asarray(self._array(k + OFFSETS_SUFFIX)[:]) for k in self.info.image_keys}
+        return {k: self._read(k + OFFSETS_SUFFIX) for k in self.info.image_keys}
 
     def offsets(self, key: str) -> np.ndarray:
         """Byte offsets of camera ``key``'s frames in its frame array, (T + 1,), starting at 0."""
@@ -103,7 +190,7 @@ class Episode:
     def encoded_frame(self, key: str, t: int) -> np.ndarray:
         """The stored JPEG bytes of frame ``t`` of camera feature ``key`` (uint8 view)."""
         lo, hi = self._offsets[key][t], self._offsets[key][t + 1]
-        return np.asarray(self._array(key + FRAME_SUFFIX)[lo:hi])
+        return self._read(key + FRAME_SUFFIX, slice(lo, hi))
 
     def frame(self, key: str, t: int) -> np.ndarray:
         """Frame ``t`` of camera feature ``key``, RGB uint8 (H, W, 3)."""
@@ -115,10 +202,14 @@ class Episode:
         Several of them run together with :func:`read_all` (one trip through zarr's I/O loop).
         """
         offsets = self._offsets[key][start : stop + 1]
-        array = self._array(key + FRAME_SUFFIX).async_array
+        name = key + FRAME_SUFFIX
+        array = self._array(name).async_array
 
         async def read() -> list[np.ndarray]:
-            data = np.asarray(await array.getitem(slice(int(offsets[0]), int(offsets[-1]))))
+            try:
+                data = np.asarray(await array.getitem(slice(int(offsets[0]), int(offsets[-1]))))
+            except DECODE_ERRORS as e:
+                raise _AsyncReadError(self, name, e) from e
             local = offsets - offsets[0]
             return [data[local[i] : local[i + 1]] for i in range(stop - start)]
 
@@ -139,7 +230,7 @@ class Episode:
 
     def frame_dict(self, t: int) -> dict[str, Any]:
         """Frame ``t`` as the recorder saw it: every feature plus ``task`` and ``timestamp``."""
-        out: dict[str, Any] = {k: np.asarray(self._array(k)[t]) for k in self.info.numeric_keys}
+        out: dict[str, Any] = {k: self._read(k, t) for k in self.info.numeric_keys}
         out.update({k: self.frame(k, t) for k in self.info.image_keys})
         out["task"] = self.task
         out["timestamp"] = float(self.timestamps[t])
@@ -159,8 +250,14 @@ class EpisodeStore:
         path = root / "zarr.json"
         try:
             attrs = json.loads(path.read_text()).get("attributes", {})
-        except FileNotFoundError:
-            raise StoreFormatError(f"{path}: missing; {root} is not an episode store") from None
+        except (FileNotFoundError, NotADirectoryError):
+            if not root.is_dir():
+                raise StoreNotFoundError(
+                    f"{root}: no such episode store; check the path (honed-record creates a store)"
+                ) from None
+            raise StoreNotFoundError(
+                f"{root} is not an episode store (it holds no zarr.json); check the path"
+            ) from None
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
             raise StoreFormatError(f"{path}: not a zarr group document ({e})") from e
         return StoreInfo.from_json(attrs.get("honed"), path)
@@ -172,23 +269,40 @@ class EpisodeStore:
 
     @classmethod
     def create(cls, root: str | Path, info: StoreInfo) -> EpisodeStore:
+        """A new empty store at ``root`` (absent or an empty directory), built beside it and renamed into
+        place whole: no reader ever sees a store without its index."""
         root = Path(root)
-        if root.exists() and any(root.iterdir()):
-            raise FileExistsError(f"{root} exists and is not empty; pick a new store path or open it instead")
-        group = zarr.open_group(root, mode="w", zarr_format=3)
-        group.attrs["honed"] = info.to_json()
-        group.create_group(EPISODES)
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise TargetExistsError(
+                f"{root} exists and is not empty; pick a new store path or open it instead"
+            )
+        staging = staging_beside(root, "creating")
         index = Index()
-        index.save(root)
-        fsync_tree(root)
+        try:
+            group = zarr.open_group(staging, mode="w-", zarr_format=3)
+            group.attrs["honed"] = info.to_json()
+            group.create_group(EPISODES)
+            crash_point("created-group")
+            with WriterLock(staging / LOCK):
+                index.save(staging)
+                fsync_tree(staging)
+                rename_into_place(staging, root)
+        except FileExistsError:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        except OSError as e:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise as_store_error(e, root) from e
         return cls(root, info, index)
 
     @classmethod
-    def open_or_create(cls, root: str | Path, info: StoreInfo, source_name: str = "the data") -> EpisodeStore:
-        """Open an existing store whose features match ``info`` (and fps), or create a new one."""
+    def open_matching(
+        cls, root: str | Path, info: StoreInfo, source_name: str = "the data"
+    ) -> EpisodeStore | None:
+        """The store at ``root`` if one is there (refused unless its features and fps match ``info``), else None."""
         root = Path(root)
         if not (root / "zarr.json").exists():
-            return cls.create(root, info)
+            return None
         store = cls.open(root)
         check_compatible(store.info.features, info.features, source_name)
         if store.info.fps != info.fps:
@@ -197,6 +311,20 @@ class EpisodeStore:
                 f"set fps={store.info.fps} or record into a new store"
             )
         return store
+
+    @classmethod
+    def open_or_create(cls, root: str | Path, info: StoreInfo, source_name: str = "the data") -> EpisodeStore:
+        """Open an existing store whose features match ``info`` (and fps), or create a new one."""
+        store = cls.open_matching(root, info, source_name)
+        if store is not None:
+            return store
+        try:
+            return cls.create(root, info)
+        except FileExistsError:  # another process created it meanwhile
+            store = cls.open_matching(root, info, source_name)
+            if store is None:
+                raise
+            return store
 
     def reload(self) -> None:
         self.index = Index.load(self.root)
@@ -225,16 +353,19 @@ class EpisodeStore:
 
     def episode(self, i: int) -> Episode:
         if not -self.num_episodes <= i < self.num_episodes:
-            raise IndexError(f"episode {i} out of range; the store holds {self.num_episodes} episodes")
+            raise NoSuchEpisodeError(
+                f"episode {i} out of range; the store holds {self.num_episodes} episodes"
+            )
         entry = self.index.episodes[i]
         path = self.episode_path(entry)
         try:
             group = zarr.open_group(path, mode="r", zarr_format=3)
         except (FileNotFoundError, ValueError) as e:
-            raise StoreFormatError(
-                f"{path}: episode {entry.id} cannot be opened ({e}); run `honed-data verify`"
+            raise EpisodeReadError(
+                f"{path}: episode {entry.id} cannot be opened ({e}); run `honed-data verify store={self.root}` "
+                f"to see what is wrong and {repair_command(self.root)} to move damaged episodes to .dropped/"
             ) from e
-        return Episode(group, entry, self.info)
+        return Episode(group, entry, self.info, self.root)
 
     def __iter__(self) -> Iterator[Episode]:
         return (self.episode(i) for i in range(self.num_episodes))

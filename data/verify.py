@@ -1,9 +1,9 @@
 """``verify``: check every committed episode; ``repair``: keep each episode's longest consistent prefix.
 
-An episode's consistent prefix is the frames ``0..P-1`` for which every array exists, timestamps are
-finite and strictly increasing, numbers are finite and every camera frame decodes to the store's shape.
-A checksum mismatch cannot be localised, so such an episode is dropped whole. Nothing is deleted:
-dropped and replaced directories go to ``<store>/.dropped``.
+An episode's consistent prefix is the frames ``0..P-1`` for which every array exists, every chunk file
+holding them decodes, timestamps are finite and strictly increasing, numbers are finite and every camera
+frame decodes to the store's shape. A checksum mismatch cannot be localised, so such an episode is
+dropped whole. Nothing is deleted: dropped and replaced directories go to ``<store>/.dropped``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from honed.data.layout import (
     StoreInfo,
     episode_dir_name,
 )
-from honed.data.store import EpisodeStore
+from honed.data.store import ChunkError, EpisodeStore, read_rows
 from honed.data.writer import StagedEpisode, move_aside
 
 
@@ -61,12 +61,18 @@ class EpisodeCheck:
     """Frames found on disk (the shortest array)."""
 
 
-def read_array(group: zarr.Group, name: str, stop: int | None = None) -> np.ndarray:
-    """Frames ``0..stop-1`` (all by default) of array ``name`` of an episode group."""
+def open_array(group: zarr.Group, name: str) -> zarr.Array:
+    """Array ``name`` of an episode group (ValueError if it is a group)."""
     node = group[name]
     if not isinstance(node, zarr.Array):
         raise ValueError(f"{name} is a group, expected an array")
-    return np.asarray(node[:stop])
+    return node
+
+
+def read_array(group: zarr.Group, name: str, stop: int | None = None) -> np.ndarray:
+    """Frames ``0..stop-1`` (all by default) of array ``name`` of an episode group; ChunkError names a
+    chunk that does not decode."""
+    return read_rows(open_array(group, name), name, stop)
 
 
 def _first_bad(ok: np.ndarray) -> int:
@@ -81,6 +87,8 @@ class _Checker:
     def __init__(self, group: zarr.Group, info: StoreInfo, expected: int | None, decode: bool):
         self.group, self.info, self.decode = group, info, decode
         self.result = EpisodeCheck(prefix=expected if expected is not None else 1 << 62)
+        self.damaged: set[str] = set()
+        """Arrays with a chunk that does not decode (read up to it; already reported)."""
 
     def cut(self, at: int, reason: str) -> None:
         if at < self.result.prefix:
@@ -88,11 +96,20 @@ class _Checker:
         self.result.faults.append(reason)
 
     def array(self, name: str) -> np.ndarray | None:
+        """The whole array, or the rows before its first damaged chunk (reported, and the prefix cut there)."""
         try:
-            return read_array(self.group, name)
+            array = open_array(self.group, name)
         except (KeyError, FileNotFoundError, ValueError) as e:
             self.cut(0, f"array {name!r} is missing or unreadable ({type(e).__name__})")
             return None
+        try:
+            return read_rows(array, name)
+        except ChunkError as e:
+            self.damaged.add(name)
+            # frame t needs offsets[t + 1]; how many frames the readable bytes hold is found in _frames
+            frames = e.row - 1 if name.endswith(OFFSETS_SUFFIX) else e.row
+            self.cut(max(frames, 0) if not name.endswith(FRAME_SUFFIX) else self.result.prefix, str(e))
+            return read_rows(array, name, e.row)
 
     def run(self, expected: int | None, checksums: dict[str, int]) -> EpisodeCheck:
         arrays = {TIMESTAMP: self.array(TIMESTAMP)}
@@ -117,6 +134,9 @@ class _Checker:
         lengths = {k: len(a) - (1 if k.endswith(OFFSETS_SUFFIX) else 0) for k, a in arrays.items()}
         lengths = {k: n for k, n in lengths.items() if not k.endswith(FRAME_SUFFIX)}
         self.result.length = min(lengths.values())
+        lengths = {k: n for k, n in lengths.items() if k not in self.damaged}
+        if not lengths:
+            return
         if expected is not None and any(n != expected for n in lengths.values()):
             self.cut(self.result.length, f"array lengths {lengths} disagree with the index length {expected}")
         elif len(set(lengths.values())) > 1:
@@ -137,18 +157,23 @@ class _Checker:
             self.cut(
                 0, f"{key} is {values.dtype}{list(values.shape[1:])}, expected {feat.dtype}{list(feat.shape)}"
             )
-        elif values.dtype.kind == "f":
+        elif values.dtype.kind == "f" and len(values):
             ok = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
             if not ok.all():
                 self.cut(_first_bad(ok), f"{key} holds non-finite values from frame {_first_bad(ok)}")
 
     def _frames(self, key: str, offsets: np.ndarray, data: np.ndarray) -> None:
+        if len(offsets) == 0 and key + OFFSETS_SUFFIX in self.damaged:
+            self.result.prefix = 0
+            return
         if len(offsets) == 0 or offsets[0] != 0:
             self.cut(0, f"{key} frame offsets must start at 0")
             return
         ok = (np.diff(offsets) > 0) & (offsets[1:] <= len(data))
         n = _first_bad(ok)
-        if n < len(ok):
+        if n < len(ok) and key + FRAME_SUFFIX in self.damaged:  # frames past the damaged chunk
+            self.result.prefix = min(self.result.prefix, n)
+        elif n < len(ok):
             self.cut(n, f"{key} frame offsets are broken at frame {n}")
         if self.decode:
             shape = self.info.features[key].shape
@@ -194,10 +219,13 @@ def _stray_dirs(root: Path, index: Index) -> list[tuple[Path, str]]:
 
 
 def verify_store(root: str | Path, decode: bool = True, progress: bool = True) -> list[Fault]:
-    """Every fault of a store; an empty list means the store is consistent."""
+    """Every fault of a store; an empty list means the store is consistent.
+
+    Raises StoreNotFoundError when there is no store at ``root`` (nothing there to verify or repair).
+    """
     root = Path(root)
+    info = EpisodeStore.read_info(root)
     try:
-        info = EpisodeStore.read_info(root)
         index = Index.load(root)
     except StoreFormatError as e:
         return [Fault(str(root), str(e))]
@@ -227,18 +255,40 @@ class RepairReport:
         return [f"kept {self.kept} episodes"] + self.shortened + self.dropped
 
 
-def _entries_from_dirs(root: Path) -> list[EpisodeEntry]:
-    """Rebuild index entries from the episode groups' own attributes (when index.json is lost)."""
+def array_names(info: StoreInfo) -> list[str]:
+    """Every array of an episode group of a store described by ``info``."""
+    cameras = [k + suffix for k in info.image_keys for suffix in (OFFSETS_SUFFIX, FRAME_SUFFIX)]
+    return [TIMESTAMP, *info.numeric_keys, *cameras]
+
+
+def checksums_of(group: zarr.Group, info: StoreInfo) -> dict[str, int]:
+    """CRC32 of each array's bytes, as the writer records them at commit; empty if any array does not read
+    (the episode's check then finds what is wrong, and a rewritten prefix gets its own checksums)."""
+    try:
+        return {
+            name: zlib.crc32(np.ascontiguousarray(read_array(group, name)).tobytes())
+            for name in array_names(info)
+        }
+    except (ChunkError, KeyError, FileNotFoundError, ValueError):
+        return {}
+
+
+def _entries_from_dirs(root: Path, info: StoreInfo) -> list[EpisodeEntry]:
+    """Rebuild index entries from the episode groups' own attributes (when index.json is lost), with
+    checksums of the data as it is now, so that a later verify still checks every episode."""
     entries = []
     for path in sorted((root / EPISODES).glob("ep_*")):
         try:
-            attrs: dict[str, Any] = dict(zarr.open_group(path, mode="r", zarr_format=3).attrs["episode"])  # type: ignore[arg-type]
-            length = zarr.open_array(path / TIMESTAMP, mode="r").shape[0]
-            entries.append(
-                EpisodeEntry(0, int(attrs["serial"]), length, str(attrs["task"]), dict(attrs.get("meta", {})))
+            group = zarr.open_group(path, mode="r", zarr_format=3)
+            attrs: dict[str, Any] = dict(group.attrs["episode"])  # type: ignore[arg-type]
+            length = open_array(group, TIMESTAMP).shape[0]
+            entry = EpisodeEntry(
+                0, int(attrs["serial"]), length, str(attrs["task"]), dict(attrs.get("meta", {}))
             )
         except (KeyError, ValueError, TypeError, FileNotFoundError):
             continue
+        entry.checksums = checksums_of(group, info)
+        entries.append(entry)
     return entries
 
 
@@ -267,12 +317,15 @@ def repair_store(root: str | Path, decode: bool = True, progress: bool = True) -
     """Restore a consistent store: keep each episode's longest consistent prefix, drop the rest, renumber."""
     root = Path(root)
     report = RepairReport()
+    EpisodeStore.read_info(root)  # no store there: refused before a lock file is made
     with WriterLock(root / LOCK):
         info = EpisodeStore.read_info(root)
+        if not (root / EPISODES).is_dir():  # a store whose creation was interrupted
+            zarr.open_group(root, mode="r+", zarr_format=3).create_group(EPISODES)
         try:
             index = Index.load(root)
         except StoreFormatError as e:
-            entries = _entries_from_dirs(root)
+            entries = _entries_from_dirs(root, info)
             index = Index(entries, 1 + max((x.serial for x in entries), default=-1))
             report.dropped.append(f"index unreadable ({e}); rebuilt from {len(entries)} episode directories")
         store = EpisodeStore(root, info, index)

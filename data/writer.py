@@ -13,10 +13,8 @@ its holder dies.
 
 from __future__ import annotations
 
-import os
 import queue
 import shutil
-import signal
 import threading
 import time
 import zlib
@@ -28,7 +26,15 @@ from typing import Any
 import numpy as np
 import zarr
 
-from honed.data.fsutil import StoreWriteError, WriterLock, as_store_error, durable_rename, fsync_tree
+from honed.data.fsutil import (
+    CRASH_ENV,
+    StoreWriteError,
+    WriterLock,
+    as_store_error,
+    crash_point,
+    durable_rename,
+    fsync_tree,
+)
 from honed.data.layout import (
     DROPPED,
     EPISODES,
@@ -44,14 +50,6 @@ from honed.data.layout import (
     episode_dir_name,
 )
 from honed.data.store import EpisodeStore
-
-CRASH_ENV = "HONED_STORE_CRASH_AT"
-
-
-def crash_point(name: str) -> None:
-    """Fault injection for crash tests: ``HONED_STORE_CRASH_AT=<name>`` kills this process here (SIGKILL)."""
-    if os.environ.get(CRASH_ENV) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class StagedEpisode:
@@ -315,4 +313,4 @@ def move_aside(path: Path, root: Path) -> Path:
     return target
 
 
-__all__ = ["EpisodeWriter", "StoreWriteError", "move_aside"]
+__all__ = ["CRASH_ENV", "EpisodeWriter", "StoreWriteError", "move_aside"]

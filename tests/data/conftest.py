@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,3 +62,16 @@ def make_store(tmp_path: Path) -> Callable[..., tuple[EpisodeStore, list[list[di
 
 def stack(frames: list[dict], key: str) -> np.ndarray:
     return np.stack([np.asarray(f[key]) for f in frames])
+
+
+@pytest.fixture
+def tmpfs_prefix() -> list[str]:
+    """A command prefix giving a private mount namespace where a small tmpfs (a disk that fills) can be
+    mounted; skips the test where there is none."""
+    for prefix in (["unshare", "-m"], ["unshare", "-rm"]):
+        probe = subprocess.run(
+            [*prefix, "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"], capture_output=True
+        )
+        if probe.returncode == 0:
+            return prefix
+    pytest.skip("cannot mount a small tmpfs here (needs root or unprivileged user namespaces)")

@@ -86,6 +86,18 @@ def test_operator_events_rerecord_end_and_stop(tmp_path):
     assert [(e.length, e.meta["ended_by"]) for e in store.index.episodes] == [(6, "teleop"), (3, "stop")]
 
 
+def test_each_commit_is_stated_in_the_log_without_the_progress_line(tmp_path, capsys):
+    teleop = ScriptedTeleop({(0, 4): "rerecord", (1, 6): "end_episode", (2, 3): "stop"})
+    make_recorder(tmp_path, CountingRobot(), teleop, progress=False).run(episodes=5)
+    store = EpisodeStore.open(tmp_path / "store")
+    committed = [line for line in capsys.readouterr().out.splitlines() if "committed" in line]
+    assert committed == [
+        f"[honed-record] committed episode {e.id} ({e.length} frames, {store.episode_path(e)})"
+        for e in store.index.episodes
+    ]
+    assert len(committed) == 2  # the re-recorded attempt was never committed
+
+
 def test_lost_camera_ends_the_episode_and_keeps_committed_ones(tmp_path):
     robot = CountingRobot(camera_fails_after=25)
     recorder = make_recorder(tmp_path, robot, SyntheticTeleop())
@@ -165,21 +177,8 @@ def test_record_command_debug_preset_and_argument_errors(tmp_path, capsys):
         record_main(["preset=debug", f"store={tmp_path / 'y'}", "teleop=no_such_teleop"])
 
 
-def _tmpfs_prefix() -> list[str] | None:
-    """A command prefix giving a private mount namespace where tmpfs can be mounted, or None."""
-    for prefix in (["unshare", "-m"], ["unshare", "-rm"]):
-        probe = subprocess.run(
-            [*prefix, "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"], capture_output=True
-        )
-        if probe.returncode == 0:
-            return prefix
-    return None
-
-
-def test_full_disk_ends_the_episode_with_a_clear_error(tmp_path):
-    prefix = _tmpfs_prefix()
-    if prefix is None:
-        pytest.skip("cannot mount a small tmpfs here (needs root or unprivileged user namespaces)")
+def test_full_disk_ends_the_episode_with_a_clear_error(tmp_path, tmpfs_prefix):
+    prefix = tmpfs_prefix
     disk = tmp_path / "disk"
     disk.mkdir()
     store = disk / "store"

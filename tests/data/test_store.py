@@ -153,7 +153,7 @@ def test_a_store_keeps_its_cameras_placement_and_refuses_frames_from_a_moved_cam
 
 
 def test_malformed_store_files_are_named(tmp_path):
-    with pytest.raises(StoreFormatError, match="zarr.json: missing"):
+    with pytest.raises(StoreFormatError, match="is not an episode store \\(it holds no zarr.json\\)"):
         EpisodeStore.open(tmp_path)
     info = StoreInfo(Features({ACTION: Feature((2,), "float32")}), 10)
     EpisodeStore.create(tmp_path / "s", info)

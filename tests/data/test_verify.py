@@ -109,6 +109,19 @@ def test_unreadable_index_is_rebuilt_from_episode_directories(make_store):
     assert EpisodeStore.open(store.root).episode(1).task == "task 1"
 
 
+def test_a_rebuilt_index_carries_checksums_so_verify_still_checks_every_episode(make_store):
+    store, _ = make_store([5, 6])
+    recorded = [e.checksums for e in store.index.episodes]
+    (store.root / "index.json").unlink()
+    repair_store(store.root, progress=False)
+    assert [e.checksums for e in EpisodeStore.open(store.root).index.episodes] == recorded
+    action = group(store, 1)["action"]
+    action[3] = action[3] + 0.25  # finite, plausible, wrong: only a checksum tells
+    assert [f.message for f in verify_store(store.root, progress=False)] == [
+        "array 'action' changed after commit (checksum mismatch)"
+    ]
+
+
 def test_leftover_staging_and_orphans_are_reported_and_moved_aside(make_store):
     store, _ = make_store([5, 6])
     staged = store.root / ".staging" / "ep_000009"
