@@ -55,7 +55,7 @@ class ReplayConfig:
     seed: int = bounded(-1, ge=-1)
     """Twin scene seed (-1: the episode's recorded seed)."""
     realtime: bool = True
-    """Pace at the recorded fps; false sends as fast as the robot takes them (for the twin, which steps its own time)."""
+    """Pace at the recorded fps; false sends as fast as the robot takes them (simulated robots only: the twin)."""
     progress: bool = True
     """Show the live progress bar."""
 
@@ -205,6 +205,11 @@ def replay_episode(cfg: ReplayConfig) -> dict[str, Any]:
     offered = {**scene, "control_hz": float(store.fps), "fps": store.fps, "cameras": ()}  # joints only
     robot = build(entry, offered, dict(cfg.robot_options), f"robot {cfg.robot!r}", "honed-data replay")
     check_fits(store, cfg.episode, robot)
+    if not cfg.realtime and hasattr(robot, "guard"):  # a driver of real servos (or their emulator)
+        raise ReplayError(
+            f"realtime=false sends targets as fast as the robot takes them, which is for simulated robots; "
+            f"{robot.name} drives servos: leave realtime=true"
+        )
     joints = joint_columns(episode, store.features[ACTION])
     recorded = episode.array(STATE).astype(np.float64)[:, joints] if joints is not None else None
     run = ReplayRun(joints)

@@ -147,3 +147,10 @@ def test_an_episode_number_past_the_store_is_refused(tmp_path):
     store = write_episode(tmp_path / "store", np.zeros((4, 6)))
     error = data_cli("replay", f"store={store.root}", "episode=3", "progress=false")
     assert str(error.code) == f"honed-data replay: episode=3: {store.root} holds episodes 0..0"
+
+
+def test_unpaced_replay_is_refused_on_servos(tmp_path):
+    store = write_episode(tmp_path / "store", np.zeros((4, 6)))
+    error = data_cli("replay", f"store={store.root}", "robot=so101_follower", "robot_options.port=/nonexistent",
+                     "realtime=false", "progress=false")  # fmt: skip
+    assert str(error.code).startswith("honed-data replay: realtime=false sends targets as fast as")
