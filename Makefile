@@ -38,6 +38,7 @@ demo: bootstrap
 	$(RUN) honed-data info store=outputs/demo/demos
 	$(RUN) honed-data visualize store=outputs/demo/demos episode=0 out=outputs/demo/visualize
 	$(RUN) honed-data export store=outputs/demo/demos out=outputs/demo/lerobot
+	$(RUN) honed-data replay store=outputs/demo/demos episode=0 robot=so101_twin progress=false
 	$(RUN) honed-hw demo output_dir=outputs/demo/hardware
 	rm -rf outputs/demo/train outputs/demo/eval outputs/demo/eval_shipped
 	@echo "[honed] pipeline proof: a 300-step debug policy on the 10 demos; it is far too short to succeed and proves only that train -> checkpoint -> eval run end to end"
