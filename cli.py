@@ -160,13 +160,14 @@ def is_numeric(hint: Any) -> bool:
 
 
 def numbers(value: Any) -> Iterator[float]:
-    """The ints and floats in a field's value (in lists and tuples too; bools are not numbers)."""
+    """The ints and floats in a field's value (in lists, tuples and dict values too, such as a
+    robot's options; bools are not numbers)."""
     if isinstance(value, bool):
         return
     if isinstance(value, int | float):
         yield value
-    elif isinstance(value, list | tuple):
-        for item in value:
+    elif isinstance(value, list | tuple | dict):
+        for item in value.values() if isinstance(value, dict) else value:
             yield from numbers(item)
 
 
@@ -193,9 +194,10 @@ def check_numbers(config: Any, prefix: str = "") -> None:
                     if valid.finite
                     else "a number"
                 )
-                each = "each item must be" if isinstance(value, list | tuple) else "must be"
+                each = "each item must be" if isinstance(value, list | tuple | dict) else "must be"
                 shown = str(value).replace(" ", "")
-                raise ConfigError(f"{name}={shown}: {each} {what} {valid}")
+                limits = "" if valid == UNBOUNDED else f" {valid}"
+                raise ConfigError(f"{name}={shown}: {each} {what}{limits}")
 
 
 def kind(cls: type, f: dataclasses.Field) -> str:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -120,8 +121,18 @@ def test_every_float_refuses_nan_and_infinities_unless_its_range_admits_them():
     class Undeclared:
         x: float = 0.0
 
-    with pytest.raises(ConfigError, match="x=nan: must be a finite number any"):
+    with pytest.raises(ConfigError, match="^x=nan: must be a finite number$"):
         check_numbers(Undeclared(x=float("nan")))
+
+    @dataclass
+    class Options:
+        options: dict[str, Any] = field(default_factory=dict)
+
+    with pytest.raises(
+        ConfigError, match=r"^options=\{'max_step_rad':inf\}: each item must be a finite number$"
+    ):
+        check_numbers(Options({"max_step_rad": float("inf")}))
+    check_numbers(Options({"max_step_rad": 0.2, "name": "arm", "flag": True}))
 
 
 def test_help_shows_each_fields_type_and_range(capsys):
