@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import platform
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from honed.cli import Verb, run
 
@@ -48,23 +49,103 @@ def emit(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+class Figure(NamedTuple):
+    """One row of a benchmark's table in docs/benchmarks.md (the command, machine and date are added)."""
+
+    figure: str
+    """What is measured, and on what."""
+    value: str
+    """The measured value, as printed."""
+    target: str = "-"
+    """The value it must reach ("-": none)."""
+    met: str = "-"
+    """``met``, ``missed`` or "-" (no target)."""
+
+
+def met(ok: bool) -> str:
+    """The ``met`` column's word for a target reached or not."""
+    return "met" if ok else "missed"
+
+
+HEADER = "| figure | value | target | met | command | machine | date |\n|---|---|---|---|---|---|---|"
+"""The head of every benchmark's table in docs/benchmarks.md."""
+
+
+def marker(name: str) -> str:
+    """The invisible tag a row of the ``name`` figures carries in its first cell."""
+    return f"<!-- bench:{name} -->"
+
+
+def cells(row: str) -> list[str]:
+    """A markdown table row's cells, unescaped (``\\|`` stays inside its cell)."""
+    inner = row.strip().removeprefix("|").removesuffix("|")
+    return [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", inner)]
+
+
+def rows_of(name: str, text: str) -> list[int]:
+    """Line numbers of the table rows tagged with the ``name`` figures."""
+    return [i for i, line in enumerate(text.splitlines()) if line.startswith("|") and marker(name) in line]
+
+
 def recorded_command(name: str, path: Path | None = None) -> str | None:
-    """The command recorded in the ``name`` section of docs/benchmarks.md (None: no such section)."""
+    """The command of the ``name`` figures in docs/benchmarks.md (None: none recorded)."""
     path = path or DOCS
     text = path.read_text() if path.exists() else ""
-    found = re.search(re.escape(f"<!-- bench:{name} -->") + r"\nCommand: `([^`]*)`", text)
-    return found.group(1) if found else None
+    found = rows_of(name, text)
+    return cells(text.splitlines()[found[0]])[4].strip("`") if found else None
 
 
-def record_in_docs(name: str, command: str, table: str, path: Path | None = None) -> None:
-    """Replace (or append) the ``name`` section of docs/benchmarks.md with the command and a table."""
+def table_rows(name: str, command: str, figures: Sequence[Figure], day: str) -> list[str]:
+    """The ``name`` figures as rows of a benchmark's table, each tagged with its marker."""
+    where = machine()
+    rows = []
+    for f in figures:
+        row = [f"{f.figure} {marker(name)}", f.value, f.target, f.met, f"`{command}`", where, day]
+        rows.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in row) + " |")
+    return rows
+
+
+def place_rows(text: str, bench: str, name: str, rows: list[str]) -> str:
+    """``text`` with the ``name`` rows replaced by ``rows``, or added to the end of the ``bench``
+    section's table (the section and table are created when missing)."""
+    lines = text.splitlines()
+    old = rows_of(name, text)
+    if old:
+        kept = [line for i, line in enumerate(lines) if i not in set(old)]
+        return "\n".join(kept[: old[0]] + rows + kept[old[0] :]) + "\n"
+    heading = f"## `honed-bench {bench}`"
+    if heading not in lines:
+        return text.rstrip() + f"\n\n{heading}\n\n{HEADER}\n" + "\n".join(rows) + "\n"
+    start = lines.index(heading) + 1
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith("## ")), len(lines))
+    table = [i for i in range(start, end) if lines[i].startswith("|")]
+    if table:
+        at = table[-1] + 1
+    else:
+        at, rows = start, ["", *HEADER.splitlines(), *rows]
+    return "\n".join(lines[:at] + rows + lines[at:]).rstrip() + "\n"
+
+
+def record_in_docs(
+    name: str, command: str, record: str, figures: Sequence[Figure], path: Path | None = None
+) -> None:
+    """Put the ``name`` figures in their benchmark's table in docs/benchmarks.md (replacing the rows
+    of an earlier run of ``name``), and append the run's whole ``record`` to docs/experiments.md
+    under a dated heading. The benchmark is the command's second word."""
     path = path or DOCS
-    begin, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    body = f"{begin}\nCommand: `{command}` on {machine()}.\n\n{table}\n{end}"
+    bench, day = command.split()[1], datetime.date.today().isoformat()
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _: body, text) if pattern.search(text) else text.rstrip() + "\n\n" + body + "\n"
-    path.write_text(text)
+    path.write_text(place_rows(text, bench, name, table_rows(name, command, figures, day)))
+    experiments = path.with_name("experiments.md")
+    log = experiments.read_text() if experiments.exists() else "# Experiments\n"
+    if RECORDED not in log.splitlines():
+        log = log.rstrip() + f"\n\n{RECORDED}\n"
+    entry = f"### {day}: `{name}`\n\nCommand: `{command}` on {machine()}.\n\n{record.strip()}\n"
+    experiments.write_text(log.rstrip() + "\n\n" + entry)
+
+
+RECORDED = "## Runs recorded by `write_docs=true`"
+"""The heading of docs/experiments.md under which each recorded run is appended."""
 
 
 def _load() -> None:

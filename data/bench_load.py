@@ -120,9 +120,13 @@ def run_bench(c: LoadBenchConfig) -> dict[str, Any]:
     if not c.workdir:
         shutil.rmtree(work, ignore_errors=True)
     if c.write_docs:
-        from honed.data.bench_record import docs_table
+        from honed.bench import Figure, met
+        from honed.data.bench_record import docs_table, plain_figures
 
-        record_in_docs("load", "honed-bench load write_docs=true", docs_table(out))
+        speedup = out["speedup_vs_lerobot"]
+        figures = [Figure("`speedup_vs_lerobot`", f"{speedup:.2f}", ">= 2", met(speedup >= 2)),
+                   *plain_figures(out, ("samples_per_s", "lerobot_samples_per_s", "samples_per_s_uncached"))]  # fmt: skip
+        record_in_docs("load", "honed-bench load write_docs=true", docs_table(out), figures)
     return emit(out)
 
 

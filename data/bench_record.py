@@ -47,12 +47,23 @@ def docs_table(figures: dict[str, Any]) -> str:
     return "\n".join([MACHINE_NOTE, "", "| figure | value |", "|---|---|", *rows])
 
 
+RECORD_FIGURES = ("write_mb_per_s", "bytes_per_frame", "encode_ms_p99", "lerobot_vs_honed_size")
+"""Figures of the record benchmark shown in docs/benchmarks.md beside the dropped frames."""
+
+
+def plain_figures(figures: dict[str, Any], keys: tuple[str, ...]) -> list[Any]:
+    """Rows without a target for docs/benchmarks.md: the named figures that were measured."""
+    from honed.bench import Figure
+
+    return [Figure(f"`{k}`", f"{figures[k]:.2f}") for k in keys if k in figures]
+
+
 def dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def run_bench(c: RecordBenchConfig) -> dict[str, Any]:
-    from honed.bench import emit, record_in_docs
+    from honed.bench import Figure, emit, met, record_in_docs
     from honed.data.record import Recorder, open_store_for
     from honed.data.synthetic import SyntheticRobot, SyntheticTeleop
 
@@ -89,9 +100,9 @@ def run_bench(c: RecordBenchConfig) -> dict[str, Any]:
         rows = "\n".join(
             f"| `{k}` | {v:.2f} |" if isinstance(v, float) else f"| `{k}` | {v} |" for k, v in out.items()
         )
-        record_in_docs(
-            "record", "honed-bench record write_docs=true", "| figure | value |\n|---|---|\n" + rows
-        )
+        dropped = Figure("`frames_dropped`", str(out["frames_dropped"]), "0", met(out["frames_dropped"] == 0))
+        record_in_docs("record", "honed-bench record write_docs=true", "| figure | value |\n|---|---|\n" + rows,
+                       [dropped, *plain_figures(out, RECORD_FIGURES)])  # fmt: skip
     return emit(out)
 
 

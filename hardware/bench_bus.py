@@ -120,10 +120,22 @@ def run_bench(cfg: BusBenchConfig) -> dict[str, Any]:
     plot(cycle_ms, bound, out / f"bus_{cfg.robot}.png")
     (out / f"bus_{cfg.robot}.json").write_text(json.dumps(result, indent=2))
     if cfg.write_docs:
-        record_in_docs(
-            f"bus_{cfg.robot}", f"honed-bench bus robot={cfg.robot} write_docs=true", table(result)
-        )
+        command = f"honed-bench bus robot={cfg.robot} write_docs=true"
+        record_in_docs(f"bus_{cfg.robot}", command, table(result), figures(result))
     return emit(result)
+
+
+def figures(r: dict[str, Any]) -> list[Any]:
+    """The current figures of one arm's bus, with the target on the p99 cycle."""
+    from honed.bench import Figure, met
+
+    name = f"{r['robot']} bus"
+    return [
+        Figure(f"{name}: cycle p50 (ms)", f"{r['cycle_ms_p50']:.3f}"),
+        Figure(f"{name}: cycle p99 (ms)", f"{r['cycle_ms_p99']:.3f}",
+               f"<= 2 x byte-time bound {r['byte_time_bound_ms']:.3f}", met(r["target_met"])),
+        Figure(f"{name}: max rate (Hz)", f"{r['max_rate_hz']:.0f}"),
+    ]  # fmt: skip
 
 
 def table(r: dict[str, Any]) -> str:

@@ -66,8 +66,21 @@ def run_bench(cfg: TeleopBenchConfig) -> dict[str, Any]:
         "capacity_hz": flat_out["achieved_hz"],
     }
     if cfg.write_docs:
-        record_in_docs("teleop", "honed-bench teleop write_docs=true", table(result, cfg))
+        record_in_docs("teleop", "honed-bench teleop write_docs=true", table(result, cfg), figures(result))
     return emit(result)
+
+
+def figures(r: dict[str, Any]) -> list[Any]:
+    """The current figures of the teleoperation loop, with their targets."""
+    from honed.bench import Figure, met
+
+    return [
+        Figure(f"achieved rate at {r['target_hz']:.0f} Hz (Hz)", f"{r['achieved_hz']:.1f}",
+               f">= {0.98 * r['target_hz']:.1f}", met(r["achieved_hz"] >= 0.98 * r["target_hz"])),
+        Figure("capacity, unpaced (Hz)", f"{r['capacity_hz']:.0f}", ">= 60", met(r["capacity_hz"] >= 60)),
+        Figure("period p99 (ms) / overruns", f"{r['period_ms_p99']:.1f} / {r['overruns']}"),
+        Figure("follower lag (ms)", f"{r['follower_lag_ms']:.0f}"),
+    ]  # fmt: skip
 
 
 def table(r: dict[str, Any], cfg: TeleopBenchConfig) -> str:

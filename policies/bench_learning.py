@@ -91,8 +91,8 @@ class LearningBenchConfig:
     label: str = ""
     """Names this run's docs section beside another run of the same settings key (e.g. ``16000`` for a longer run)."""
     write_docs: bool = False
-    """Record the result in docs/benchmarks.md (refused before any work if it would replace a section
-    recorded with other settings)."""
+    """Record the result: its row in docs/benchmarks.md, its whole record in docs/experiments.md (refused
+    before any work if it would replace a row recorded with other settings)."""
 
 
 def record_demos(c: LearningBenchConfig, store: Path) -> float:
@@ -139,7 +139,7 @@ def demo_store(c: LearningBenchConfig) -> Path:
 
 
 def docs_key(c: LearningBenchConfig) -> str:
-    """Section of docs/benchmarks.md: one per task, observations, demo kind and count (when not 100),
+    """Key of the run's row in docs/benchmarks.md: one per task, observations, demo kind and count (when not 100),
     chunk shape, training seed and label, observation history when not the usual one for the observations (1 frame of images, 2 of
     state) and, for a continued run, the starting checkpoint's step."""
     demos = f"_demos{c.demos}" if c.demos != 100 else ""
@@ -294,7 +294,7 @@ def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
         "in_training_evaluations": summary["evaluations"], "init_from": c.init_from,
     }  # fmt: skip
     if c.write_docs:
-        record_in_docs(docs_key(c), command_line(c), table(out))
+        record_in_docs(docs_key(c), command_line(c), table(out), [figure(out)])
     return emit(out)
 
 
@@ -342,9 +342,28 @@ def check_docs_section(c: LearningBenchConfig) -> None:
             f"{key} {old.get(key, '(unset)')} -> {new.get(key, '(unset)')}" for key in changed
         )
         raise SystemExit(
-            f"honed-bench learning: write_docs would replace section {docs_key(c)} of docs/benchmarks.md, recorded "
-            f"with other settings ({differences}); set label=<name> to record this run beside it"
+            f"honed-bench learning: write_docs would replace the {docs_key(c)} figures of docs/benchmarks.md, "
+            f"recorded with other settings ({differences}); set label=<name> to record this run beside it"
         )
+
+
+TARGETS = {("pick_cube", "state"): 0.95, ("place_cube", "state"): 0.90, ("push_t", "state"): 0.80,
+           ("pick_cube", "images"): 0.90}  # fmt: skip
+"""Success each task must reach from 100 expert demos, per observations (others have none)."""
+
+
+def figure(out: dict[str, Any]) -> Any:
+    """The run's row in docs/benchmarks.md: its success with the Wilson interval, and the target."""
+    from honed.bench import Figure, met
+
+    low, high = out["success_ci95"]
+    goal = TARGETS.get((out["task"], out["obs"]))
+    return Figure(
+        f"{out['task']} from {out['obs']}, {out['demos']} demos: success over {out['eval_episodes']} episodes",
+        f"{out['success_rate']:.1%} ({low:.1%}-{high:.1%})",
+        f">= {goal:.0%}" if goal else "-",
+        met(out["success_rate"] >= goal) if goal else "-",
+    )
 
 
 def table(out: dict[str, Any]) -> str:

@@ -156,7 +156,7 @@ def run_bench(c: PolicyBenchConfig) -> dict[str, Any]:
             print({k: v for k, v in result.items() if name in k}, flush=True)
     result |= headline(result, c)
     if c.write_docs:
-        record_in_docs("policy", "honed-bench policy write_docs=true", table(result))
+        record_in_docs("policy", "honed-bench policy write_docs=true", table(result), figures(result))
     return emit(result)
 
 
@@ -175,6 +175,29 @@ def headline(result: dict[str, Any], c: PolicyBenchConfig) -> dict[str, Any]:
                 out[f"honed_{name}_ms_p50"] / out[f"lerobot_{name}_ms_p50"], 3
             )
     return out
+
+
+TARGET = 0.5
+"""honed's chunk p50 (its deployment path) must be at most this share of lerobot's (as shipped)."""
+
+
+def figures(result: dict[str, Any]) -> list[Any]:
+    """The current figures: each sampler's p50 against lerobot's, with the target on their ratio."""
+    from honed.bench import Figure, met
+
+    rows = []
+    for name in SAMPLERS:
+        if f"honed_{name}_ms_p50" not in result:
+            continue
+        ratio = result.get(f"{name}_honed_over_lerobot")
+        lerobot = f" vs lerobot {result[f'lerobot_{name}_ms_p50']}" if ratio is not None else ""
+        rows.append(Figure(f"{name} chunk p50 (ms), honed{' vs lerobot' if lerobot else ''}",
+                           f"{result[f'honed_{name}_ms_p50']}{lerobot}"))  # fmt: skip
+        if ratio is not None:
+            rows.append(
+                Figure(f"`{name}_honed_over_lerobot`", f"{ratio}", f"<= {TARGET}", met(ratio <= TARGET))
+            )
+    return rows
 
 
 def table(result: dict[str, Any]) -> str:

@@ -160,11 +160,8 @@ def run_bench(c: SimBenchConfig) -> dict:
     top["rounds"] = c.rounds
     top["by_num_envs"] = rows
     if c.write_docs:
-        record_in_docs(
-            "sim",
-            f"honed-bench sim rounds={c.rounds} seconds={c.seconds:g} write_docs=true",
-            table(rows, top),
-        )
+        command = f"honed-bench sim rounds={c.rounds} seconds={c.seconds:g} write_docs=true"
+        record_in_docs("sim", command, table(rows, top), figures(top))
     return emit(top)
 
 
@@ -178,6 +175,25 @@ def warp_rate(cfg: SimConfig, n: int, steps: int) -> float:
         env.step(acts)
     env.close()
     return n * steps / (time.perf_counter() - start)
+
+
+TARGETS = {"batched_vs_async": 1.5, "batched_vs_raw_bound": 0.7, "batched_vs_sync": 3.0}
+"""What the batched env must reach at the largest number of worlds: times AsyncVectorEnv's rate, share
+of the raw ``mj_step`` bound, times SyncVectorEnv's rate."""
+
+
+def figures(top: dict) -> list[Any]:
+    """The current figures at the largest number of worlds, with their targets."""
+    from honed.bench import Figure, met
+
+    n = top["num_envs"]
+    rows = [Figure(f"batched env-steps/s, {n} envs", f"{top['batched_env_steps_per_s']:.0f}")]
+    rows += [Figure(f"`{key}`, {n} envs", f"{top[key]:.2f}", f">= {goal:g}", met(top[key] >= goal))
+             for key, goal in TARGETS.items()]  # fmt: skip
+    rows += [
+        Figure(f"`{key}`", f"{top[key]:.0f}") for key in ("render_fps_96", "render_fps_224") if key in top
+    ]
+    return rows
 
 
 def table(rows: list[dict], top: dict) -> str:

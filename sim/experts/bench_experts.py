@@ -25,9 +25,9 @@ class ExpertBenchConfig:
 
 
 def bench(cfg: ExpertBenchConfig) -> dict[str, Any]:
-    from honed.bench import emit, record_in_docs
+    from honed.bench import Figure, emit, record_in_docs
 
-    rows, result = [], {}
+    rows, result, figures = [], {}, []
     for task in cfg.tasks:
         for noise in cfg.noises:
             start = time.perf_counter()
@@ -42,13 +42,16 @@ def bench(cfg: ExpertBenchConfig) -> dict[str, Any]:
                 f"{summary['failed_seeds'] or '-'} | {steps_text} | {cfg.episodes / seconds:.1f} |"
             )
             print(rows[-1], flush=True)
+            figures.append(
+                Figure(f"{task} expert success, noise {noise} rad", f"{summary['success_rate']:.2f}")
+            )
     if cfg.write_docs:
         table = (
             f"Reset seeds 0..{cfg.episodes - 1}, expert seed 0.\n\n"
             "| task | noise (rad) | episodes | success rate | failed seeds | mean steps to success | episodes/s |\n"
             "|---|---|---|---|---|---|---|\n" + "\n".join(rows)
         )
-        record_in_docs("experts", "honed-bench experts write_docs=true", table)
+        record_in_docs("experts", "honed-bench experts write_docs=true", table, figures)
     return emit(result)
 
 

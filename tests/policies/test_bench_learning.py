@@ -231,8 +231,9 @@ def test_a_run_that_would_replace_a_section_of_other_settings_is_refused_before_
     docs = tmp_path / "benchmarks.md"
     monkeypatch.setattr(honed.bench, "DOCS", docs)
     cfg = dataclasses.replace(VERB.presets["debug"], output=str(tmp_path / "out"), write_docs=True)
-    honed.bench.record_in_docs(docs_key(cfg), command_line(dataclasses.replace(cfg, steps=16)), "| table |")
-    with pytest.raises(SystemExit, match=r"would replace section .*steps 16 -> 4.*label=<name>"):
+    recorded = command_line(dataclasses.replace(cfg, steps=16))
+    honed.bench.record_in_docs(docs_key(cfg), recorded, "| table |", [honed.bench.Figure("success", "1%")])
+    with pytest.raises(SystemExit, match=r"would replace the .* figures .*steps 16 -> 4.*label=<name>"):
         run_bench(cfg)
     assert not (tmp_path / "out").exists()  # refused before any demo was recorded
     assert "steps=16 " in docs.read_text()  # and the recorded run is kept
