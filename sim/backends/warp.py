@@ -8,7 +8,8 @@ The worlds' state stays in Warp's arrays on its device; the backend reads and wr
 torch tensors that share that memory (``wp.to_torch``): controls are copied into ``ctrl`` in place
 (from a tensor on the same device: no host copy), resets write the chosen worlds' rows in place,
 and ``tensors()`` (qpos, qvel, from which the env makes ``observation.state``) are those arrays
-themselves. What crosses to the host is what the task's numpy code reads (``arrays()``: qpos,
+themselves. A reset runs MuJoCo Warp's ``forward`` over every world; the worlds not being reset get
+back what the task reads of them, so their observations and rewards stay as if no reset happened. What crosses to the host is what the task's numpy code reads (``arrays()``: qpos,
 qvel, xpos, xquat, site_xpos, site_xmat, mocap_pos, mocap_quat as float64, read once per step and
 reset and kept until the next; on the CPU device a conversion of Warp's memory, on CUDA one
 device-to-host copy each) for rewards, success, the privileged observation, endings and rendering,
@@ -29,6 +30,8 @@ from honed.sim.backends.base import BACKENDS, PhysicsBackend
 
 _HOST_READS = ("qpos", "qvel", "xpos", "xquat", "site_xpos", "site_xmat", "mocap_pos", "mocap_quat")
 """The state arrays the task's numpy code reads (``arrays()``)."""
+_DERIVED = ("xpos", "xquat", "site_xpos", "site_xmat")
+"""Read arrays that ``forward`` recomputes from qpos (after a step they lag it by one step, as in MuJoCo)."""
 _SHARED = (*_HOST_READS, "ctrl", "qacc_warmstart")
 """Warp arrays read or written through torch tensors sharing their memory."""
 
@@ -85,8 +88,13 @@ class WarpBackend(PhysicsBackend):
         if self.model.nmocap:
             s["mocap_pos"][rows] = torch.as_tensor(mocap_pos, dtype=torch.float32).to(self.device)
             s["mocap_quat"][rows] = torch.as_tensor(mocap_quat, dtype=torch.float32).to(self.device)
+        others = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
+        others[rows] = False
+        kept = {name: s[name][others].clone() for name in _DERIVED}
         with self._launching():
-            self.mjw.forward(self.m, self.d)
+            self.mjw.forward(self.m, self.d)  # runs over every world: the others' reads are put back
+        for name, values in kept.items():
+            s[name][others] = values
         self._host = None
 
     def step(self, ctrl: np.ndarray | torch.Tensor) -> None:

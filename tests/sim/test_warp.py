@@ -2,7 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
 
+from honed.features import STATE
+from honed.sim import make_batched_env
 from honed.sim.config import SimConfig
 from honed.sim.core import TwinCore
 from honed.sim.tasks.base import HOME_QPOS
@@ -55,8 +58,53 @@ def test_warp_observations_have_the_shared_keys(pair):
     assert np.isfinite(obs["observation.privileged"]).all()
 
 
+def test_warp_state_stays_in_warps_arrays_between_steps(monkeypatch):
+    """On Warp's device, a step writes the actions into Warp's ``ctrl`` in place and makes
+    ``observation.state`` from Warp's own qpos and qvel; neither a step nor a masked reset converts a
+    Warp array to or from numpy (the task's numpy reads go through torch views of Warp's memory)."""
+    import warp as wp
+
+    env = make_batched_env("pick_cube", 2, backend="warp", warp_device="cpu", device="cpu")
+    env.reset()
+    backend = env.core.backend
+    assert backend.device == env.device == torch.device("cpu")
+    ctrl = backend.d.ctrl.ptr
+    conversions: list[str] = []
+    for name in ("numpy", "assign"):
+        original = getattr(wp.array, name)
+        monkeypatch.setattr(
+            wp.array,
+            name,
+            lambda self, *a, _f=original, _n=name, **k: conversions.append(_n) or _f(self, *a, **k),
+        )
+    host = backend.arrays
+
+    def poisoned() -> dict[str, np.ndarray]:  # host reads whose joint states are unusable
+        return {
+            **host(),
+            "qpos": np.full_like(host()["qpos"], np.nan),
+            "qvel": np.full_like(host()["qvel"], np.nan),
+        }
+
+    monkeypatch.setattr(backend, "arrays", poisoned)
+    actions = torch.tensor(HOME_QPOS, dtype=torch.float32).repeat(2, 1)
+    actions[:, 0] += torch.tensor([0.1, -0.1])
+    obs, *_ = env.step(actions)
+    arm = torch.as_tensor(env.core.task.arm_qpos)
+    qpos, qvel = wp.to_torch(backend.d.qpos), wp.to_torch(backend.d.qvel)
+    assert torch.equal(
+        obs[STATE], torch.cat([qpos[:, arm], qvel[:, arm]], dim=1)
+    )  # finite: not the host reads
+    assert backend.d.ctrl.ptr == ctrl and torch.equal(wp.to_torch(backend.d.ctrl), actions)
+    env.reset(mask=torch.tensor([True, False]))
+    assert conversions == []
+    env.close()
+
+
 WARP_STEP = """
 import numpy as np
+from honed.features import STATE
+from honed.sim import make_batched_env
 from honed.sim.config import SimConfig
 from honed.sim.core import TwinCore
 from honed.sim.tasks.base import HOME_QPOS
