@@ -7,9 +7,10 @@ USER_PATH := $(PATH)
 export PATH := $(HOME)/.local/bin:$(PATH)
 APT_PACKAGES := libegl1 libgl1-mesa-dri libegl-mesa0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+MISSING_APT = missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)
 RUN := uv run --locked --all-extras
 
-.PHONY: bootstrap uv system-deps sync demo test lint typecheck pytest bench clean
+.PHONY: bootstrap uv system-deps check-system-deps sync demo test lint typecheck pytest bench clean
 
 bootstrap: uv system-deps sync
 
@@ -17,10 +18,21 @@ uv:
 	@command -v uv >/dev/null 2>&1 || { echo "[honed] installing uv"; python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv; }
 
 system-deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@$(MISSING_APT); \
 	if [ -n "$$missing" ]; then \
-	  echo "[honed] installing Debian packages for headless EGL rendering: $$missing"; \
+	  echo "[honed] installing Debian packages for headless EGL rendering:" $$missing; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+# What `make test` needs, without sudo: as root it installs the missing packages, otherwise it prints the line to run.
+check-system-deps:
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory system-deps; else \
+	  $(MISSING_APT); \
+	  if [ -n "$$missing" ]; then \
+	    echo "[honed] headless EGL rendering needs Debian packages; install them, then run make test again:"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y" $$missing; \
+	    exit 1; \
+	  fi; \
 	fi
 
 sync:
@@ -60,7 +72,7 @@ typecheck:
 pytest:
 	$(RUN) pytest -q --numprocesses=auto --maxprocesses=4 --durations=10
 
-test: bootstrap lint typecheck pytest
+test: uv check-system-deps sync lint typecheck pytest
 
 bench: bootstrap
 	$(RUN) honed-bench sim
