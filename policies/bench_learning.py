@@ -4,7 +4,7 @@
 
 Records ``demos`` scripted-expert episodes with honed-record's loop (reset seeds 0..demos-1; a store
 holding fewer is topped up on the seeds after its last; ``obs=state`` records without rendering the
-cameras, which is about 3x faster and leaves the states and actions bit for bit the same), trains a
+cameras, which leaves the states and actions bit for bit the same), trains a
 diffusion policy with honed-train, and evaluates it with honed-eval on reset seeds from
 ``eval_seed`` (never the demos' initial states). With ``eval_every`` the run also evaluates during
 training on seeds from 10,000 (apart from both), and ``select=best`` benchmarks the checkpoint that

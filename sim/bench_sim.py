@@ -191,7 +191,7 @@ def figures(top: dict) -> list[Any]:
     rows += [Figure(f"`{key}`, {n} envs", f"{top[key]:.2f}", f">= {goal:g}", met(top[key] >= goal))
              for key, goal in TARGETS.items()]  # fmt: skip
     rows += [
-        Figure(f"`{key}`", f"{top[key]:.0f}") for key in ("render_fps_96", "render_fps_224") if key in top
+        Figure(f"`{key}`", f"{top[key]:.2f}") for key in ("render_fps_96", "render_fps_224") if key in top
     ]
     return rows
 
