@@ -152,7 +152,7 @@ def docs_key(c: LearningBenchConfig) -> str:
     executing += (f"_seed{c.seed}" if c.seed else "") + (f"_{c.label}" if c.label else "")
     continued = ""
     if c.init_from:  # one section per starting point: a second continuation does not overwrite the first
-        from honed.policies.training_state import trained_steps
+        from honed.training.state import trained_steps
 
         start = trained_steps(Path(c.init_from))
         continued = "_continued" + (f"_from{start}" if start is not None else "")

@@ -7,8 +7,10 @@ Checkpoints are ``checkpoints/step_NNNNNNN`` (deployable EMA weights + ``trainin
 resume and the run's config) with ``checkpoints/last`` pointing at the newest. When the run evaluates
 in the twin, every evaluated step is saved and ``checkpoints/best`` points at the one with the highest
 success rate (then mean return; ``best.json`` holds its scores; pruning never removes it). A fresh run
-starts only in an empty output directory (see ``run_folder``). A non-finite loss or gradient
-stops the run naming the step and the batch's samples; the last good checkpoint is left as it was.
+starts only in an empty output directory. A non-finite loss or gradient stops the run naming the step
+and the batch's samples; the last good checkpoint is left as it was. These parts (run folder,
+checkpoints, exact-resume state, EMA, finite guard, log, periodic evaluation) live in
+:mod:`honed.training`, which fine-tuning shares; evaluation in the twin is imported only when it runs.
 ``init_from`` starts a new run from another checkpoint's policy (weights and normalisation) with a
 fresh optimizer and schedule: fine-tuning on other data, or training on after a schedule has ended.
 """
@@ -17,32 +19,30 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from diffusers.optimization import get_cosine_schedule_with_warmup
-from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from honed.features import ACTION, TASK, Feature, Features
 from honed.policies.base import Policy, policy_class_for
-from honed.policies.checkpoint import CheckpointError, load_policy, read_config, read_contract, save_policy
+from honed.policies.checkpoint import CheckpointError, load_policy, read_config, read_contract
 from honed.policies.contract import Contract, ContractError, check_execution_steps
-from honed.policies.run_folder import Checkpoints, check_output, clear_output, record_best
 from honed.policies.train_config import TrainConfig
-from honed.policies.train_report import TrainLog
-from honed.policies.training_state import STATE_DIR, BatchOrder, load_training_state, save_training_state
 from honed.sim.seeds import TRAINING_EVAL_SEED
+from honed.training.checkpoints import CheckpointManager
+from honed.training.ema import EMA
+from honed.training.evaluator import PeriodicEvaluator
+from honed.training.guard import FiniteGuard
+from honed.training.report import TrainLog
+from honed.training.run_folder import check_output, clear_output
+from honed.training.state import BatchOrder, restore_training_state
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss or gradient became non-finite; the message names the step and the batch."""
 
 
 def open_dataset(cfg: TrainConfig, n_obs_steps: int, horizon: int, cameras: list[str] | None,
@@ -116,60 +116,17 @@ def check_task(contract: Contract, task: str) -> None:
     contract.check(features, hz, where=f"twin task {task!r}")
 
 
-@contextmanager
-def ema_weights(ema: EMAModel | None, policy: Policy) -> Iterator[None]:
-    """Temporarily put the EMA weights into the policy (for saving and evaluation)."""
-    if ema is None:
-        yield
-        return
-    params = list(policy.parameters())
-    ema.store(params)
-    ema.copy_to(params)
-    try:
-        yield
-    finally:
-        ema.restore(params)
-
-
-def save_checkpoint(checkpoints: Checkpoints, step: int, policy: Policy, ema: EMAModel | None, optimizer: Any,
-                    scheduler: Any, run: dict[str, Any]) -> Path:  # fmt: skip
-    """Save step ``step``: the EMA weights, and the training state and the run's config for resuming."""
-    raw = {k: v.clone() for k, v in policy.state_dict().items()}
-
-    def training_state(staging: Path) -> None:
-        save_training_state(staging / STATE_DIR, step, optimizer, scheduler, ema, raw, run)
-
-    def write(folder: Path) -> Path:
-        with ema_weights(ema, policy):
-            return save_policy(policy, folder, extra=training_state)
-
-    return checkpoints.save(step, write)
-
-
 def run_record(cfg: TrainConfig) -> dict[str, Any]:
     """The run's config as each checkpoint keeps it (``training/run.json``), its dataset made absolute."""
     return {**dataclasses.asdict(cfg), "dataset": str(Path(cfg.dataset).resolve())}
 
 
 def describe_batch(dataset: Any, indices: list[int]) -> str:
+    """``samples [i, ...] (episode E frame T, ...)``: where a batch's samples come from (the first 8)."""
     where = [dataset.locate(i) for i in indices[:8]]
     parts = [f"episode {dataset.episode_ids[pos]} frame {t}" for pos, t in where]
-    return ", ".join(parts) + (f" and {len(indices) - 8} more" if len(indices) > 8 else "")
-
-
-def guard_finite(
-    value: torch.Tensor, what: str, step: int, order: BatchOrder, dataset: Any, root: Path
-) -> None:
-    if bool(torch.isfinite(value)):
-        return
-    last = root / "last"
-    kept = (
-        f"the last good checkpoint is {last.resolve()}" if last.exists() else "no checkpoint was written yet"
-    )
-    raise TrainingDiverged(
-        f"{what} is {float(value)} at step {step} on samples {order.batch(step)} "
-        f"({describe_batch(dataset, order.batch(step))}); stopped, {kept}"
-    )
+    more = f" and {len(indices) - 8} more" if len(indices) > 8 else ""
+    return f"samples {indices} ({', '.join(parts)}{more})"
 
 
 def config_differences(saved: Any, wanted: Any) -> list[str]:
@@ -243,9 +200,7 @@ def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
-def optimisation(
-    policy: Policy, cfg: TrainConfig
-) -> tuple[list[torch.nn.Parameter], Any, Any, EMAModel | None]:
+def optimisation(policy: Policy, cfg: TrainConfig) -> tuple[list[torch.nn.Parameter], Any, Any, EMA | None]:
     """Trainable parameters, AdamW, warm-up + cosine LR schedule and the EMA of the weights.
 
     AdamW runs torch's fused kernel and the EMA its multi-tensor update: on one CPU core they take
@@ -257,11 +212,7 @@ def optimisation(
         params, lr=cfg.lr, betas=(0.95, 0.999), weight_decay=cfg.weight_decay, fused=fused or None
     )
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.steps)
-    ema = (
-        EMAModel(params, decay=0.9999, use_ema_warmup=True, power=cfg.ema_power, foreach=True)
-        if cfg.ema
-        else None
-    )
+    ema = EMA(params, power=cfg.ema_power) if cfg.ema else None
     return params, optimizer, scheduler, ema
 
 
@@ -306,50 +257,60 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     params, optimizer, scheduler, ema = optimisation(policy, cfg)
     start = 0
     if resume_from is not None:
-        start, raw = load_training_state(resume_from / STATE_DIR, optimizer, scheduler, ema)
-        policy.load_state_dict(raw)
+        start = restore_training_state(resume_from, policy, optimizer, scheduler, ema)
     if cfg.overwrite:  # every check has passed: only now is the earlier run removed
         clear_output(out)
-    checkpoints, run = Checkpoints(root, start if resume_from is not None else None), run_record(cfg)
+    checkpoints = CheckpointManager(root, resumed_from=start if resume_from is not None else None)
     order, data = batches(dataset, cfg, start)
-    log = TrainLog(out, dataset, start)
+    guard = FiniteGuard(root, describe=lambda step: describe_batch(dataset, order.batch(step)))
+    evaluator = PeriodicEvaluator(evaluator_for(cfg), every=cfg.eval_every, final_step=cfg.steps)
+    log, run = TrainLog(out, start), run_record(cfg)
     end = min(cfg.steps, cfg.stop_after) if cfg.stop_after > 0 else cfg.steps
     bar = tqdm(range(start, end), initial=start, total=cfg.steps, desc="train", disable=not cfg.progress)
     for step in bar:
         tic = time.perf_counter()
         with torch.autocast(device.type, PRECISIONS[cfg.precision], enabled=cfg.precision != "fp32"):
             loss, metrics = policy.compute_loss(to_device(next(data), device))
-        guard_finite(loss.detach(), "loss", step, order, dataset, root)
+        guard(loss.detach(), "loss", step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
-        guard_finite(torch.tensor(grad_norm), "gradient norm", step, order, dataset, root)
+        guard(grad_norm, "gradient norm", step)
         optimizer.step()
         scheduler.step()
         if ema is not None:
-            ema.step(params)
+            ema.step()
         done = step + 1
         lr = float(scheduler.get_last_lr()[0])
         rate = log.step(done, metrics, grad_norm, lr, order.batch_size, tic, cfg.log_every)
         bar.set_postfix(loss=f"{metrics['loss']:.4f}", samples_s=f"{rate:.0f}")
-        evaluating = bool(cfg.task) and (
-            done == cfg.steps or (cfg.eval_every > 0 and done % cfg.eval_every == 0)
-        )
+        evaluating = evaluator.due(done)
         if done % cfg.save_every == 0 or done == end or evaluating:
-            folder = save_checkpoint(checkpoints, done, policy, ema, optimizer, scheduler, run)
+            folder = checkpoints.save_with_state(done, policy, optimizer, scheduler, ema, run)
         if evaluating:
-            with ema_weights(ema, policy):
-                result = evaluate_during_training(policy, cfg)
+            result = evaluator(policy, ema)  # EMA weights, eval mode; back to training afterwards
             log.evaluation(done, result)
-            record_best(root, folder, done, result)
-            policy.train()
-    return log.finish(cfg, start)
+            checkpoints.record_best(folder, done, result)
+    return log.finish(cfg.steps, dataclasses.asdict(cfg), dataset=dataset_summary(cfg, dataset))
+
+
+def dataset_summary(cfg: TrainConfig, dataset: Any) -> dict[str, Any]:
+    """What the summary says of the training data: its path, episodes and samples."""
+    return {"path": cfg.dataset, "episodes": len(dataset.episode_ids), "samples": len(dataset)}
+
+
+def evaluator_for(cfg: TrainConfig) -> Callable[[Policy], dict[str, Any]] | None:
+    """The in-training evaluation of a run with a twin ``task`` (None without one)."""
+    if not cfg.task:
+        return None
+    return lambda policy: evaluate_during_training(policy, cfg)
 
 
 def evaluate_during_training(policy: Policy, cfg: TrainConfig) -> dict[str, Any]:
+    """``cfg.eval_episodes`` episodes of the twin task from reset seeds at ``TRAINING_EVAL_SEED``
+    (evaluation in the twin is imported here, when a run evaluates, not with this module)."""
     from honed.sim.evaluate import EvalConfig, evaluate_policy
 
-    policy.eval()
     ecfg = EvalConfig(task=cfg.task, episodes=cfg.eval_episodes, num_envs=cfg.eval_envs, seed=TRAINING_EVAL_SEED,
                       n_action_steps=cfg.eval_n_action_steps, videos=0, progress=False)  # fmt: skip
     return evaluate_policy(policy, ecfg)

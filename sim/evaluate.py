@@ -175,7 +175,7 @@ def recorded_seeds(store: Path, task: str) -> set[int]:
 def seed_warnings(checkpoint: str, task: str, seeds: range) -> list[str]:
     """A warning when ``seeds`` include scenes the checkpoint's training dataset recorded (none when
     the checkpoint does not name its dataset or the store is gone)."""
-    from honed.policies.training_state import training_dataset
+    from honed.training.state import training_dataset
 
     store = training_dataset(checkpoint)
     recorded = recorded_seeds(store, task) if store is not None else set()

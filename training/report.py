@@ -1,8 +1,12 @@
-"""What a training run reports: TensorBoard scalars, the progress rate, ``summary.json`` and ``loss.png``."""
+"""What a training run reports: TensorBoard scalars, the progress rate, ``summary.json`` and ``loss.png``.
+
+A loop builds ``TrainLog(out, start_step)`` (after a resume, the rows past ``start_step`` are dropped,
+so its logs read as one uninterrupted run), calls ``step`` after every optimizer step and ``evaluation``
+after every evaluation, and ``finish`` once, with what its summary adds (``honed-train``: the dataset).
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -15,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 
 from honed.policies.checkpoint import write_json  # noqa: E402
+from honed.training.checkpoints import BEST  # noqa: E402
 
 HISTORY = "history.jsonl"
 EVALUATIONS = "evaluations.jsonl"
@@ -46,9 +51,11 @@ class TrainLog:
     """Logs every ``log_every`` steps to TensorBoard and ``history.jsonl``, and each in-training
     evaluation to ``evaluations.jsonl``; both survive a resume (rows past the resumed step are dropped)."""
 
-    def __init__(self, out: Path, dataset: Any, start_step: int):
+    def __init__(self, out: Path, start_step: int):
+        """``out``: the run's output directory; ``start_step``: the step a resumed run continues from
+        (0 for a fresh run)."""
         out.mkdir(parents=True, exist_ok=True)
-        self.out, self.dataset, self.start_step = out, dataset, start_step
+        self.out, self.start_step = out, start_step
         self.writer = SummaryWriter(str(out / "tensorboard"), purge_step=start_step)
         self.history, self.evaluations_log = out / HISTORY, out / EVALUATIONS
         rows = keep_rows_up_to(self.history, start_step)
@@ -68,7 +75,8 @@ class TrainLog:
         tic: float,
         every: int,
     ) -> float:
-        """Record one optimisation step; returns the smoothed samples/s."""
+        """Record optimisation step ``step`` (counted from 1; ``tic``: its ``perf_counter`` start, ``batch``:
+        its samples) and write the scalars every ``every`` steps; returns the smoothed samples/s."""
         rate = batch / max(time.perf_counter() - tic, 1e-9)
         self.rate = rate if self.rate == 0 else 0.9 * self.rate + 0.1 * rate
         self.window.append(metrics["loss"])
@@ -95,6 +103,7 @@ class TrainLog:
         return round(self.earlier_s + time.perf_counter() - self.began, 2)
 
     def evaluation(self, step: int, result: dict[str, Any]) -> None:
+        """Record the evaluation after step ``step`` (its success rate, mean return and mean length)."""
         row = {"step": step, **{k: result[k] for k in ("success_rate", "mean_return", "mean_length")}}
         self.evaluations.append(row)
         append_row(self.evaluations_log, row)
@@ -102,28 +111,26 @@ class TrainLog:
         self.writer.add_scalar("eval/mean_return", result["mean_return"], step)
         self.writer.add_scalar("eval/mean_length", result["mean_length"], step)
 
-    def finish(self, cfg: Any, start: int) -> dict[str, Any]:
-        """Write ``summary.json`` (and ``loss.png``); it names only checkpoints that exist (null otherwise)."""
+    def finish(self, steps: int, config: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        """Write ``summary.json`` (and ``loss.png``) and return the summary: ``steps`` (the run's total),
+        timings, the final loss, the evaluations, the ``last`` and ``best`` checkpoints (null unless they
+        exist), ``config`` (the run's config as a dict) and ``extra`` (e.g. ``dataset=...``)."""
         self.writer.close()
         rows = read_rows(self.history)
         root = self.out / "checkpoints"
-        last, best = root / "last", root / "best.json"
+        last, best = root / "last", root / BEST
         summary = {
-            "steps": cfg.steps,
-            "resumed_from": start,
+            "steps": steps,
+            "resumed_from": self.start_step,
             "wall_s": round(time.perf_counter() - self.began, 2),
             "total_wall_s": self.elapsed(),
             "samples_per_s": round(self.rate, 1),
             "final_loss": rows[-1]["loss"] if rows else None,
-            "dataset": {
-                "path": cfg.dataset,
-                "episodes": len(self.dataset.episode_ids),
-                "samples": len(self.dataset),
-            },
+            **extra,
             "evaluations": self.evaluations,
             "checkpoint": str(last.resolve()) if last.exists() else None,
             "best": json.loads(best.read_text()) if best.exists() and (root / "best").exists() else None,
-            "config": dataclasses.asdict(cfg),
+            "config": config,
         }
         write_json(self.out / "summary.json", summary)
         if rows:

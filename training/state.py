@@ -3,7 +3,9 @@
 Everything is written as safetensors (tensors) + JSON (scalars): no pickle. The order of training
 samples is a pure function of (seed, step), so a resumed run draws the same batches it would have.
 Beside them, ``run.json`` holds the run's training config, so a checkpoint names the episode store
-it was trained on (:func:`training_dataset`).
+it was trained on (:func:`training_dataset`). A loop that resumes calls :func:`restore_training_state`
+on the checkpoint before its first step; :class:`~honed.training.checkpoints.CheckpointManager`
+writes the state with each checkpoint.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from diffusers.training_utils import EMAModel
 from safetensors.torch import load_file, save_file
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from honed.policies.checkpoint import CheckpointError, write_json
+from honed.training.ema import EMA
 
 STATE_DIR = "training"
 """Folder of a checkpoint holding what resuming needs beyond the deployable weights."""
@@ -61,7 +63,7 @@ def save_training_state(
     step: int,
     optimizer: Optimizer,
     scheduler: LRScheduler,
-    ema: EMAModel | None,
+    ema: EMA | None,
     raw: dict[str, Any],
     run: dict[str, Any] | None = None,
 ) -> None:
@@ -118,7 +120,7 @@ def training_dataset(checkpoint: str | Path) -> Path | None:
 
 
 def load_training_state(
-    folder: Path, optimizer: Optimizer, scheduler: LRScheduler, ema: EMAModel | None
+    folder: Path, optimizer: Optimizer, scheduler: LRScheduler, ema: EMA | None
 ) -> tuple[int, dict[str, torch.Tensor]]:
     """Restore optimizer, schedule, EMA and RNG; returns (step, raw model weights)."""
     if not (folder / TENSORS).is_file() or not (folder / SCALARS).is_file():
@@ -138,3 +140,13 @@ def load_training_state(
     torch.set_rng_state(tensors["rng.torch"])
     raw = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     return int(scalars["step"]), raw
+
+
+def restore_training_state(
+    checkpoint: Path, model: torch.nn.Module, optimizer: Optimizer, scheduler: LRScheduler, ema: EMA | None
+) -> int:
+    """Continue from ``checkpoint`` exactly: its raw weights into ``model``, and its optimizer, schedule,
+    EMA and RNG state; returns the step it was saved at."""
+    step, raw = load_training_state(checkpoint / STATE_DIR, optimizer, scheduler, ema)
+    model.load_state_dict(raw)
+    return step

@@ -14,7 +14,7 @@ import torch
 from honed.data.store import EpisodeStore
 from honed.features import ACTION, Feature, Features, image_key
 from honed.policies import Contract, ContractError, DiffusionPolicy, load_policy, save_policy
-from honed.policies.train import record_best, train
+from honed.policies.train import train
 from honed.policies.train_config import DEBUG, TrainConfig
 from honed.sim.evaluate import CompareConfig, EvalConfig, compare, evaluate, evaluate_policy, seed_warnings
 from honed.sim.seeds import HELD_OUT_SEED
@@ -393,15 +393,6 @@ def test_best_checkpoint_follows_in_training_evaluation_across_a_resume(demo_sto
     fresh = train(dataclasses.replace(cfg, steps=4, eval_every=4, resume=False, overwrite=True))
     assert fresh["best"] == {"step": 4, "success_rate": 0.1, "mean_return": 1.0}
     assert [e["step"] for e in fresh["evaluations"]] == [4]  # a fresh run forgets the old readings
-
-
-def test_an_equal_score_keeps_the_earlier_best(tmp_path):
-    first, second = tmp_path / "step_0000002", tmp_path / "step_0000004"
-    first.mkdir(), second.mkdir()
-    record_best(tmp_path, first, 2, {"success_rate": 0.5, "mean_return": 3.0})
-    assert record_best(tmp_path, second, 4, {"success_rate": 0.5, "mean_return": 3.0})["step"] == 2
-    assert record_best(tmp_path, second, 4, {"success_rate": 0.5, "mean_return": 3.5})["step"] == 4
-    assert (tmp_path / "best").resolve() == second
 
 
 def test_camera_policy_evaluates_on_rendered_images(pk, tmp_path):
