@@ -48,7 +48,7 @@ def _declared() -> set[str]:
     specs = project["dependencies"] + [
         s for extra in project["optional-dependencies"].values() for s in extra
     ]
-    return {_normalise(re.match(r"[A-Za-z0-9._-]+", s)[0]) for s in specs}
+    return {_normalise(re.split(r"[\s\[<>=!~;(]", s, maxsplit=1)[0]) for s in specs}
 
 
 @functools.cache
