@@ -64,8 +64,8 @@ class TrainConfig:
     device: str = "cpu"
     """Torch device (cpu, cuda, cuda:1, ...)."""
     precision: str = "fp32"
-    """Forward-pass arithmetic: fp32, or bf16 (autocast; weights, optimizer and EMA stay fp32). bf16 is
-    faster on GPUs and on CPUs with AMX (ResNet-18 training about 1.7x on one such core)."""
+    """Forward-pass arithmetic: fp32, or bf16 (autocast; weights, optimizer and EMA stay fp32), for
+    GPUs and CPUs with AMX."""
     seed: int = bounded(0, ge=0)
     """Seed of weights, data order and augmentation."""
     stop_after: int = bounded(0, ge=0)

@@ -36,10 +36,10 @@ CPU_GEMM_OPTIONS: dict[str, str | int | bool] = {
 }
 """Inductor options for compiling on CPU: matrix products from inductor's C++ GEMM template.
 
-The template's kernels, specialised to the frozen weights and the small row counts of sampling, take
-less than half the time of MKL's on the U-Net's products once its weights no longer fit in the
-cache; choosing by inductor's own timing ("ATEN,CPP") picks MKL from warm-cache trials and compiles
-twice as long. Only the template is offered; products it cannot take fall back to ATen.
+The template generates kernels specialised to the frozen weights and the small row counts of
+sampling. Only the template is offered, not a choice between it and MKL by inductor's own timing
+("ATEN,CPP"), which times candidates with warm caches; products it cannot take fall back to ATen.
+Timings: docs/experiments.md (policy latency).
 """
 
 

@@ -4,9 +4,8 @@ Each member encodes the observation with its own encoders. At every sampler step
 denoisers predict from the same noisy chunk, and the sampler steps with the mean of their
 predictions (the noise after DDPM training, the velocity after flow matching): the mean of the
 members' estimates of the same quantity, so one sampler run draws one chunk that all members agree
-on, not a pick among their chunks. Training seeds of one recipe fail on different initial states
-(docs/benchmarks.md), which is what an ensemble averages out; it costs one network evaluation per
-member per sampler step.
+on, not a pick among their chunks. Members are typically training seeds of one recipe (measured
+ensembles: docs/experiments.md); sampling costs one network evaluation per member per sampler step.
 
 Members share the contract (features, statistics, chunking) and the objective, so their predictions
 live in one normalised space. A checkpoint holds every member's weights under ``members.<i>.`` in

@@ -1,14 +1,14 @@
 """Building blocks of the denoisers: time embedding, a small-batch 1D convolution, FiLM residual blocks.
 
 ``conv1d`` computes a padded 1D convolution as one matrix product over unfolded windows, oriented as
-(time, channels x kernel) @ (channels x kernel, out channels). At the batch sizes of control (one
-to a few chunks of 16 steps) the oneDNN convolution torch dispatches to, and the other orientation of
-the product, both run several times slower on CPU (a weight-stationary GEMV-like shape). The windows
-are gathered time-major into a contiguous matrix: inductor's C++ GEMM template (see
+(time, channels x kernel) @ (channels x kernel, out channels): at the batch sizes of control (one to
+a few chunks of 16 steps) this keeps the product off the oneDNN convolution torch dispatches to and
+off the other orientation, a weight-stationary GEMV-like shape on CPU (timings: docs/experiments.md).
+The windows are gathered time-major into a contiguous matrix: inductor's C++ GEMM template (see
 ``compile_for_sampling``) only takes a left operand whose rows are contiguous. It is the
 same function, so training and deployment share weights and numerics to float rounding. When a
-gradient is wanted (training), both take torch's convolution: the unfolded form's backward made a
-state-policy training step at batch 64 about a third slower.
+gradient is wanted (training), both take torch's convolution and its backward instead of the
+unfolded form's.
 """
 
 from __future__ import annotations
