@@ -3,14 +3,13 @@
 DDPM uses diffusers' schedulers for the noise schedule, the forward process and the sampler's
 timesteps. Each DDIM or DDPM sampler step is the same affine update of the clipped ``x_0`` estimate,
 so its coefficients are computed once from diffusers' ``alphas_cumprod`` (:func:`step_coefficients`)
-instead of calling ``scheduler.step`` per step: that call spends 70-100 us on bookkeeping, a tenth of
-a compiled DDPM-100 chunk. Tests check the update equals diffusers' ``step`` at every timestep.
+instead of calling ``scheduler.step`` per step, which redoes that bookkeeping at every call. Tests check the update equals diffusers' ``step`` at every timestep.
 Flow matching follows the pi0 action head: ``x_t = t * noise + (1 - t) * action``, the network
 regresses the velocity ``noise - action``, training times are drawn from Beta(1.5, 1) (biased to the
 noisy end), and sampling integrates from t = 1 to 0 with Euler or Heun steps. Heun's last step is an
 Euler step, as in Karras et al.'s (EDM) sampler: its corrector would read the velocity at t = 0, where
-training draws almost no times and the target's noise is invisible in ``x_t`` (with it, Heun-10
-solved 13% of pick_cube from images where Euler-10 solved 65%). diffusers' flow-matching
+training draws almost no times and the target's noise is invisible in ``x_t`` (docs/experiments.md
+has the runs). diffusers' flow-matching
 scheduler implements only Euler steps with image-generation time shifts, so the two integrators are
 written here (a few lines each).
 
