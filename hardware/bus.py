@@ -46,7 +46,6 @@ class HonedBusMixin:
     port_handler: Any
     motors: dict[str, Motor]
     model_ctrl_table: dict[str, dict[str, tuple[int, int]]]
-    _id_to_model: Callable[[int], str]
     _id_to_name: Callable[[int], str]
     _get_motor_id: Callable[[Any], int]
     _serialize_data: Callable[[int, int], list[int]]
