@@ -18,7 +18,7 @@ def _core(
     cfg = SimConfig(
         task="pick_cube", randomization=randomization, cameras=cameras, image_height=48, image_width=64
     )
-    return TwinCore(cfg, 3, backend, **({"device": "cpu"} if backend == "warp" else {}))
+    return TwinCore(cfg, 3, backend, **({"warp_device": "cpu"} if backend == "warp" else {}))
 
 
 def test_masses_and_friction_differ_per_world_and_follow_the_seed():
