@@ -158,7 +158,7 @@ class TwinCore:
             PRIVILEGED: torch.from_numpy(self.task.privileged(self.backend.view(self.instruction))[rows]),
         }
         if self.renderer is not None:
-            images = self.renderer.render_all(self.backend, None if ids is None else rows)
+            images = self.renderer.render_all(self.backend, ids)
             obs.update({key: torch.from_numpy(frames) for key, frames in images.items()})
         obs[TASK] = [self.task.instructions[k] for k in self.instruction[rows]]
         return obs

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from honed.features import ACTION, PRIVILEGED, STATE, TASK
 from honed.sim import make_batched_env, make_env
-from honed.sim.batched import BATCHED_ENVS, BatchedEnv, EpisodeTally
-from honed.sim.maniskill import unavailable_reason
+from honed.sim.batched import BATCHED_ENVS, BatchedEnv, EpisodeTally, TwinBatchedEnv
+from honed.sim.maniskill import ManiSkillBatchedEnv, unavailable_reason
 from honed.sim.tasks.base import HOME_QPOS
 
 
@@ -191,6 +191,13 @@ def test_masked_reset_takes_per_world_seeds():
         env.reset(mask=np.array([True, False]))
     env.close()
     single.close()
+
+
+def statically_both_envs_are_batched_envs(
+    twin: TwinBatchedEnv, maniskill: ManiSkillBatchedEnv
+) -> list[BatchedEnv]:
+    """Checked by mypy (``make typecheck``): each concrete env satisfies the protocol's types."""
+    return [twin, maniskill]
 
 
 @pytest.mark.parametrize("backend", BATCHED_ENVS.names())
