@@ -73,7 +73,9 @@ def calibrated_emulator(tmp_path: Path) -> BusEmulator:
 
 
 def follower_cfg(emulator: BusEmulator, tmp_path: Path, store: EpisodeStore) -> ReplayConfig:
-    options = {"port": emulator.path, "id": "arm", "calibration_dir": str(tmp_path / "calibration")}
+    calibration = str(tmp_path / "calibration")
+    patient = {"reply_timeout_ms": 1000, "budget_ms": 60_000}  # replies a busy machine delays are waited for
+    options = {"port": emulator.path, "id": "arm", "calibration_dir": calibration, **patient}
     return ReplayConfig(store=str(store.root), robot="so101_follower", robot_options=options, progress=False)
 
 
