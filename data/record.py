@@ -9,9 +9,8 @@ recording with an error that names the cause.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,8 +23,9 @@ from honed.data.store import EpisodeStore
 from honed.data.writer import EpisodeWriter
 from honed.errors import UserError
 from honed.features import ACTION, TASK, Features
-from honed.hardware.robot import Robot, RobotError
-from honed.hardware.teleop import Teleoperator, TeleopEvents
+from honed.pacer import Pacer
+from honed.robot import Robot, RobotError
+from honed.teleop import Teleoperator, TeleopEvents
 
 
 class RecordError(UserError, RuntimeError):
@@ -39,45 +39,6 @@ FAULTS = (ValueError, StoreWriteError, RobotError, OSError)
 def store_features(robot_features: Features) -> Features:
     """What a store of this robot holds per frame: its observations and its action (strings excluded)."""
     return Features({k: f for k, f in robot_features.items() if f.dtype != "string"})
-
-
-@dataclass
-class Pacer:
-    """Fixed-rate ticks; a tick whose deadline has already passed by a whole period is dropped."""
-
-    fps: int
-    realtime: bool = True
-    clock: Callable[[], float] = time.perf_counter
-    sleep: Callable[[float], None] = time.sleep
-    dropped: int = 0
-    _next: float = field(default=0.0, init=False)
-    _started: float = field(default=0.0, init=False)
-    _ticks: int = field(default=0, init=False)
-
-    def start(self) -> None:
-        self._started = self._next = self.clock()
-        self._ticks, self.dropped = 0, 0
-
-    def wait(self) -> None:
-        """Block until the next tick (immediately when not real-time)."""
-        self._ticks += 1
-        if not self.realtime:
-            return
-        period = 1.0 / self.fps
-        self._next += period
-        late = self.clock() - self._next
-        if late >= period:
-            missed = int(late // period)
-            self.dropped += missed
-            self._next += missed * period
-        delay = self._next - self.clock()
-        if delay > 0:
-            self.sleep(delay)
-
-    @property
-    def rate_hz(self) -> float:
-        elapsed = self.clock() - self._started
-        return self._ticks / elapsed if elapsed > 0 else 0.0
 
 
 @dataclass

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from honed.cli import Verb, bounded, run
-from honed.hardware.robot import ROBOTS
-from honed.hardware.teleop import TELEOPS, TeleopEvents
 from honed.registry import Registry
+from honed.robot import ROBOTS
+from honed.teleop import TELEOPS, TeleopEvents
 
 PLUGINS = (
     "honed.data.synthetic",

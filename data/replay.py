@@ -25,12 +25,12 @@ from tqdm import tqdm
 
 from honed.arms import ARMS
 from honed.cli import bounded
-from honed.data.record import Pacer
 from honed.data.store import Episode, EpisodeStore
 from honed.errors import UserError
 from honed.features import ACTION, STATE, Feature
-from honed.hardware.robot import ROBOTS, Robot, RobotError
 from honed.hardware.safety import SafetyError
+from honed.pacer import Pacer
+from honed.robot import ROBOTS, Robot, RobotError
 
 CHANGED_RAD = 1e-6
 """A sent target farther than this from the recorded action counts as changed by the robot."""

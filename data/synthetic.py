@@ -14,8 +14,8 @@ import numpy as np
 
 from honed.arms import ARMS, ArmSpec
 from honed.features import ACTION, STATE, TASK, Feature, Features, image_key
-from honed.hardware.robot import ROBOTS, Robot, RobotError
-from honed.hardware.teleop import TELEOPS, Teleoperator
+from honed.robot import ROBOTS, Robot, RobotError
+from honed.teleop import TELEOPS, Teleoperator
 
 
 class SyntheticCamera:

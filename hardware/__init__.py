@@ -1,1 +1,1 @@
-"""Arms on serial servo buses: Robot and Teleoperator seams, drivers, calibration, cameras, the bus emulator."""
+"""Arms on serial servo buses: drivers behind the Robot and Teleoperator seams, calibration, cameras, the bus emulator."""

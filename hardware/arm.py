@@ -25,8 +25,8 @@ from honed.hardware.calibration import (
     load_calibration,
 )
 from honed.hardware.motors import RESOLUTION, arm_motors
-from honed.hardware.robot import RobotError
 from honed.hardware.transport import RetryPolicy
+from honed.robot import RobotError
 
 log = logging.getLogger(__name__)
 VELOCITY_UNIT = {"feetech": 2 * math.pi / RESOLUTION, "dynamixel": 0.229 * 2 * math.pi / 60}

@@ -19,10 +19,10 @@ from honed.features import ACTION, STATE, TASK, Features, image_key
 from honed.hardware.arm import ServoArm
 from honed.hardware.calibration import CalibrationError, calibration_hash
 from honed.hardware.cameras import Camera, CameraSpec, make_camera, parse_camera_spec
-from honed.hardware.robot import ROBOTS, Robot, RobotError
 from honed.hardware.safety import ActionGuard, SafetyLimits
 from honed.hardware.servo_setup import configure
 from honed.hardware.transport import BusConnectionError, BusStats, RetryPolicy, ServoError
+from honed.robot import ROBOTS, Robot, RobotError
 
 
 def camera_specs(cameras: Sequence[str | CameraSpec] | None) -> list[CameraSpec]:

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from honed.hardware.arm import ServoArm
-from honed.hardware.robot import RobotError
 from honed.hardware.servo_setup import configure
-from honed.hardware.teleop import TELEOPS, Teleoperator
 from honed.hardware.transport import BusConnectionError, RetryPolicy, ServoError
+from honed.robot import RobotError
+from honed.teleop import TELEOPS, Teleoperator
 
 
 class LeaderArm(Teleoperator):

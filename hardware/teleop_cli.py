@@ -179,8 +179,8 @@ def plot(log: LoopLog, joints: tuple[str, ...], path: Path) -> None:
 
 def teleoperate(cfg: TeleopConfig) -> dict[str, Any]:
     from honed.data.record_cli import build, load_plugins
-    from honed.hardware.robot import ROBOTS
-    from honed.hardware.teleop import TELEOPS
+    from honed.robot import ROBOTS
+    from honed.teleop import TELEOPS
 
     if not cfg.fps > 0:
         raise SystemExit(f"{PROGRAM}: fps={cfg.fps} must be positive")

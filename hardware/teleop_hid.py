@@ -19,8 +19,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from honed.hardware.teleop import TELEOPS, TeleopEvents
 from honed.hardware.teleop_keyboard import EndEffectorTeleop
+from honed.teleop import TELEOPS, TeleopEvents
 
 SYS_HIDRAW = Path("/sys/class/hidraw")
 

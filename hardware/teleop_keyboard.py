@@ -23,8 +23,8 @@ import numpy as np
 
 from honed.arms import SO101, ArmSpec
 from honed.features import STATE
-from honed.hardware.teleop import TELEOPS, Teleoperator, TeleopEvents
 from honed.hardware.teleop_view import CameraWindow, JogView, display_available, notice
+from honed.teleop import TELEOPS, Teleoperator, TeleopEvents
 
 ESCAPES = {b"\x1b[A": "up", b"\x1b[B": "down", b"\x1b[C": "right", b"\x1b[D": "left"}
 SINGLE = {b"\r": "enter", b"\n": "enter", b"\x7f": "backspace", b"\x08": "backspace", b"\x03": "ctrl-c"}

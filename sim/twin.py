@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from honed.features import ACTION, Features
-from honed.hardware.robot import ROBOTS, Robot, RobotError
+from honed.robot import ROBOTS, Robot, RobotError
 from honed.sim.config import SimConfig
 from honed.sim.env import TwinEnv
 

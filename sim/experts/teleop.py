@@ -14,8 +14,8 @@ import numpy as np
 
 from honed.arms import SO101
 from honed.features import PRIVILEGED, STATE
-from honed.hardware.teleop import TELEOPS, Teleoperator, TeleopEvents
 from honed.sim.experts.base import Expert, make_expert
+from honed.teleop import TELEOPS, Teleoperator, TeleopEvents
 
 
 @TELEOPS.register("expert")

@@ -13,13 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from honed.data.record import Pacer, Recorder, RecordError, frame_ranges, open_store_for
+from honed.data.record import Recorder, RecordError, frame_ranges, open_store_for
 from honed.data.record_cli import main as record_main
 from honed.data.store import EpisodeStore, FeatureMismatchError
 from honed.data.synthetic import SyntheticRobot, SyntheticTeleop
 from honed.data.verify import verify_store
-from honed.hardware.robot import RobotError
-from honed.hardware.teleop import TeleopEvents
+from honed.robot import RobotError
+from honed.teleop import TeleopEvents
 
 
 class CountingRobot(SyntheticRobot):
@@ -146,23 +146,6 @@ def test_store_of_another_robot_is_refused_before_recording(tmp_path):
     other = SyntheticRobot(height=48, width=64, cameras=("front",))
     with pytest.raises(FeatureMismatchError, match="observation.images.wrist: missing on the right"):
         open_store_for(other, str(tmp_path / "store"), 30, "so101")
-
-
-def test_pacer_counts_ticks_it_could_not_keep():
-    now = [0.0]
-    slept: list[float] = []
-    pacer = Pacer(
-        fps=10, clock=lambda: now[0], sleep=lambda s: (slept.append(s), now.__setitem__(0, now[0] + s))
-    )
-    pacer.start()
-    now[0] += 0.05
-    pacer.wait()  # on time: sleeps the rest of the period
-    assert slept == [pytest.approx(0.05)] and pacer.dropped == 0
-    now[0] += 0.35  # a stall: ticks 0.2 and 0.3 pass unrecorded, tick 0.4 runs late at once
-    pacer.wait()
-    assert pacer.dropped == 2 and now[0] == pytest.approx(0.45)
-    pacer.wait()  # back on the grid
-    assert now[0] == pytest.approx(0.5) and pacer.dropped == 2
 
 
 def test_record_command_debug_preset_and_argument_errors(tmp_path, capsys):

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from honed.arms import SO101
 from honed.features import STATE
-from honed.hardware.teleop import TeleopEvents
 from honed.hardware.teleop_keyboard import KeyboardTeleop, TerminalKeys, events_from_keys, parse_keys
+from honed.teleop import TeleopEvents
 
 KEY_BYTES = {"up": b"\x1b[A", "down": b"\x1b[B", "right": b"\x1b[C", "left": b"\x1b[D", "enter": b"\r",
              "backspace": b"\x7f", "esc": b"\x1b"}  # fmt: skip

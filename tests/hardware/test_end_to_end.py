@@ -86,7 +86,7 @@ def test_recording_real_arm_demos(arms, calibration_dir: Path, tmp_path: Path, h
 def test_port_vanishing_keeps_the_recording_intact(arms, calibration_dir: Path, tmp_path: Path, hw) -> None:
     from honed.data.store import EpisodeStore
     from honed.data.verify import verify_store
-    from honed.hardware.robot import RobotError
+    from honed.robot import RobotError
 
     follower, leader = arms()
     path = tmp_path / "store"

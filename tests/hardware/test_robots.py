@@ -11,9 +11,9 @@ from honed.features import STATE, image_key
 from honed.hardware.emulator.preset import program_and_save
 from honed.hardware.follower import KochFollower, SO101Follower
 from honed.hardware.leader import KochLeader, SO101Leader
-from honed.hardware.robot import ROBOTS, RobotError
 from honed.hardware.safety import SafetyError
-from honed.hardware.teleop import TELEOPS
+from honed.robot import ROBOTS, RobotError
+from honed.teleop import TELEOPS
 
 
 def calibrated(emulators, calibration_dir: Path, robot_id: str, **fields):  # type: ignore[no-untyped-def]

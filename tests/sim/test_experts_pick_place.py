@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from honed.features import PRIVILEGED, STATE
-from honed.hardware.teleop import TELEOPS
 from honed.sim import make_env
 from honed.sim.experts import ExpertTeleop, make_expert, run_expert
 from honed.sim.experts.cartesian import DOWN, IKTracker, ToolPose, min_jerk, roll_for_closing
@@ -20,6 +19,7 @@ from honed.sim.experts.run import DEFAULT_NOISE, main, write_report
 from honed.sim.scene import load_arm_model
 from honed.sim.tasks.base import quat_yaw
 from honed.sim.twin import TwinRobot
+from honed.teleop import TELEOPS
 
 TASKS = ("pick_cube", "pick_color", "place_cube")
 SEEDS = 20

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from honed.features import ACTION, PRIVILEGED, STATE, TASK, image_key
-from honed.hardware.robot import ROBOTS, RobotError
+from honed.robot import ROBOTS, RobotError
 from honed.sim import twin  # noqa: F401  (registers so101_twin)
 from honed.sim.tasks.base import HOME_QPOS
 
