@@ -2,7 +2,9 @@
 
 ``calibrate`` does what the calibration prompts ask a person to do: hold the arm in the middle
 of its range until the homing offsets have been written, sweep every joint through its whole
-range once, then keep moving it (``wave``) like a leader arm in a teleoperation session.
+range once, then keep moving it (``wave``) like a leader arm in a teleoperation session. Like a
+person watching the live range table, it holds each stop until a reading of the positions has
+seen it there, so a driver that a busy machine keeps waiting still records the whole range.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ SETTLE_S = 0.3
 """Time between the last homing write and the start of the sweep."""
 SWEEP_OVERSHOOT = 1 / np.cos(0.2 * np.pi)
 """Gain of the sweep's sine before clipping to the limits: each limit is held for a fifth of the sweep."""
+HOLDS = ((0.15, 0.35), (0.65, 0.85))
+"""Stretches of the sweep (fractions of it) where the joints are held at their upper, then lower limits."""
 
 
 class Operator:
@@ -36,6 +40,11 @@ class Operator:
         self.middle = np.clip(np.zeros(arm.num_joints), arm.low, arm.high)
         self._homed_at: float | None = None
         self._start: float | None = None
+        self._paused = 0.0
+        """Seconds the sweep has waited at a stop for a reading to see it."""
+        self._seen = [False] * len(HOLDS)
+        self.swept = False
+        """The calibration sweep is over (both stops were seen)."""
 
     def homing_written(self, now: float) -> None:
         """The driver wrote homing offsets: the calibration is underway (the sweep starts once per run;
@@ -54,13 +63,32 @@ class Operator:
             return self.wave(now - self._start)
         return self._calibration_pose(now)
 
+    def positions_read(self, now: float) -> None:
+        """A driver read the positions the arm had at ``now``: a stop held then has been seen."""
+        s = self._sweep_fraction(now)
+        for k, (start, end) in enumerate(HOLDS):
+            if s is not None and start <= s <= end:
+                self._seen[k] = True
+
+    def _sweep_fraction(self, now: float) -> float | None:
+        """How far the sweep is at ``now`` (below 0 while settling, above 1 once waving); None before homing."""
+        if self._homed_at is None:
+            return None
+        return (now - self._homed_at - SETTLE_S - self._paused) / self.sweep_s
+
     def _calibration_pose(self, now: float) -> np.ndarray:
-        if self._homed_at is None or now - self._homed_at < SETTLE_S:
+        s = self._sweep_fraction(now)
+        if s is None or s < 0:
             return self.middle
-        t = now - self._homed_at - SETTLE_S
-        if t < self.sweep_s:
-            return self.sweep(t / self.sweep_s)
-        return self.wave(t - self.sweep_s)
+        for k, (_, end) in enumerate(HOLDS):
+            if s > end and not self._seen[k]:  # still at the stop: nobody has seen it yet
+                self._paused += (s - end) * self.sweep_s
+                s = end
+                break
+        if s < 1:
+            return self.sweep(s)
+        self.swept = True
+        return self.wave((s - 1) * self.sweep_s)
 
     def sweep(self, s: float) -> np.ndarray:
         """Through the upper limit, then the lower limit, back to the middle, for s in [0, 1]; each

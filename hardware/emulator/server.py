@@ -117,6 +117,9 @@ class BusEmulator:
         self._lock = threading.Lock()
         self._started = 0.0
         self._first_packet: float | None = None
+        self._refreshed_at = 0.0
+        """When the joints were last copied into the registers (what a read returns is as of then)."""
+        self._present = table.reg("Present_Position")
         self._last_view = 0.0
         self._wire_free = 0.0
         self.vanished = False
@@ -302,6 +305,7 @@ class BusEmulator:
 
     # ----- joints <-> registers ---------------------------------------------------------------
     def _refresh(self, now: float) -> None:
+        self._refreshed_at = now
         self.joints.advance(now, self.operator.pose(now))
         q, qd, effort = self.joints.state()
         for servo, j in zip(self.servos, self.joint_of):
@@ -336,12 +340,14 @@ class BusEmulator:
         if inst.inst == Inst.PING:
             return [Reply(s, s.id, 0, self._ping_params(s)) for s in self._addressed(inst.id)]
         if inst.inst == Inst.READ and len(params) == 2 * fs and inst.id != BROADCAST_ID:
+            self._note_read(p.field(params, 0), p.field(params, 1))
             return [self._read(s, p.field(params, 0), p.field(params, 1)) for s in self._addressed(inst.id)]
         if inst.inst == Inst.WRITE and len(params) > fs:
             self.stats.writes += 1
             return self._write(inst.id, p.field(params, 0), params[fs:])
         if inst.inst == Inst.SYNC_READ and len(params) >= 2 * fs:
             addr, length = p.field(params, 0), p.field(params, 1)
+            self._note_read(addr, length)
             wanted = list(params[2 * fs :])
             servos = [s for i in wanted for s in self._addressed(i) if i != BROADCAST_ID]
             return [self._read(s, addr, length) for s in servos]
@@ -351,6 +357,11 @@ class BusEmulator:
             return []
         self.stats.bad_packets += 1
         return []
+
+    def _note_read(self, addr: int, length: int) -> None:
+        """Tell the operator when a read returns the present positions (it holds a stop until one has)."""
+        if addr <= self._present.addr < addr + length:
+            self.operator.positions_read(self._refreshed_at)
 
     @staticmethod
     def _ping_params(servo: EmulatedServo) -> bytes:

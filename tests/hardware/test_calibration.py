@@ -134,7 +134,8 @@ def test_calibration_procedure_matches_a_preset_arm(emulators, calibration_dir: 
     emu = emulators(robot="so101", joints="twin", operator="calibrate", sweep_s=1.5)
     arm = ServoArm("so101", "follower", emu.path, "cal1", calibration_dir, hw.patient)
     arm.bus.connect()
-    path = run_calibration(arm, wait=lambda _: None, stop=lambda t: t > 2.2, console=Console(quiet=True))
+    swept = lambda _: emu.operator.swept  # noqa: E731 - the emulated person has shown both stops
+    path = run_calibration(arm, wait=lambda _: None, stop=swept, console=Console(quiet=True))
     arm.close(disable_torque=True)
     recorded = load_calibration(path, MOTORS)
     programmed = {m.joint: (s.get("Homing_Offset"), s.get("Min_Position_Limit"), s.get("Max_Position_Limit"))

@@ -186,13 +186,38 @@ def test_a_held_twin_arm_follows_the_sweep_when_calls_come_late(gap_s: float) ->
 
     joints, hand = TwinJoints(SO101, start=0.0), Operator(SO101, "calibrate", sweep_s=1.5)
     hand.homing_written(0.0)
-    for now in np.arange(gap_s, 2.0, gap_s):
+    for now in np.arange(gap_s, 2.5, gap_s):  # the sweep ends at 1.8 s, later when a stop waits for a reading
         pose = hand.pose(float(now))
         assert pose is not None  # the calibrating operator always holds the arm
         joints.advance(float(now), pose)
+        hand.positions_read(float(now))  # a driver reads the positions after each late call
         q, qd, _ = joints.state()
         assert joints.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number == 0, f"diverged at t={now:.2f}"
         assert np.allclose(q, pose) and np.isfinite(qd).all()
+    assert hand.swept
+
+
+def test_the_calibrating_hand_holds_each_stop_until_a_reading_sees_it() -> None:
+    """A person watching the range table: a driver kept waiting by a busy machine still sees both stops."""
+    from honed.arms import SO101
+    from honed.hardware.emulator.operator import SETTLE_S, Operator
+
+    hand = Operator(SO101, "calibrate", sweep_s=1.0)
+
+    def held(now: float) -> np.ndarray:
+        pose = hand.pose(now)
+        assert pose is not None  # the calibrating operator always holds the arm
+        return pose
+
+    hand.homing_written(0.0)
+    late = SETTLE_S + 5.0  # long past the sweep's end, no reading yet
+    assert np.allclose(held(late), SO101.high) and not hand.swept
+    hand.positions_read(late)
+    assert np.allclose(held(late + 0.3), SO101.low)  # on to the lower stop, held there in turn
+    assert np.allclose(held(late + 10.0), SO101.low) and not hand.swept
+    hand.positions_read(late + 10.0)
+    held(late + 10.5)
+    assert hand.swept
 
 
 def test_a_starved_twin_keeps_its_own_clock() -> None:
