@@ -64,7 +64,9 @@ def run(out: Path, steps: int, stop_after: int = 0, resume: bool = False) -> Non
         scheduler.step()
         ema.step()
         done = step + 1
-        log.step(done, {"loss": loss.item()}, grad_norm, scheduler.get_last_lr()[0], len(batch), 0.0, 1)
+        log.step(
+            done, {"loss": loss.item()}, grad_norm, float(scheduler.get_last_lr()[0]), len(batch), 0.0, 1
+        )
         if done % 2 == 0 or done == end:
             checkpoints.save_with_state(done, model, optimizer, scheduler, ema, {"steps": steps})
     log.finish(steps, {"steps": steps})

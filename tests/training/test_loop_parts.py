@@ -15,7 +15,7 @@ from honed.training.guard import FiniteGuard, TrainingDiverged
 from honed.training.report import TrainLog
 
 
-def frozen_in_the_middle() -> tuple[torch.nn.Module, list[torch.nn.Parameter]]:
+def frozen_in_the_middle() -> tuple[torch.nn.Sequential, list[torch.nn.Parameter]]:
     """Three layers, the middle one frozen (as a pretrained text model sits among trained layers)."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 5), torch.nn.Linear(5, 2))
@@ -71,8 +71,8 @@ def test_the_periodic_evaluation_runs_every_n_steps_and_at_the_end_on_the_ema_we
         params[0].add_(1.0)
     seen: list[tuple[bool, torch.Tensor]] = []
 
-    def evaluate(m: torch.nn.Module) -> dict[str, float]:
-        seen.append((m.training, m[0].weight.detach().clone()))
+    def evaluate(m: torch.nn.Sequential) -> dict[str, float]:
+        seen.append((m.training, next(m.parameters()).detach().clone()))
         return {"success_rate": 0.5, "mean_return": 1.0, "mean_length": 3.0}
 
     evaluator = PeriodicEvaluator(evaluate, every=4, final_step=10)
