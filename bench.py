@@ -7,6 +7,7 @@ import json
 import platform
 import re
 from collections.abc import Sequence
+from importlib import import_module
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -148,32 +149,24 @@ RECORDED = "## Runs recorded by `write_docs=true`"
 """The heading of docs/experiments.md under which each recorded run is appended."""
 
 
+MODULES: dict[str, str] = {
+    "sim": "honed.benchmarks.sim",
+    "experts": "honed.benchmarks.experts",
+    "record": "honed.benchmarks.record",
+    "load": "honed.benchmarks.load",
+    "codecs": "honed.benchmarks.codecs",
+    "bus": "honed.benchmarks.bus",
+    "teleop": "honed.benchmarks.teleop",
+    "policy": "honed.policies.bench_policy",
+    "learning": "honed.benchmarks.learning",
+    "pose": "honed.policies.bench_pose",
+}
+"""Verb -> the module whose ``VERB`` runs it, in the order ``--help`` lists them."""
+
+
 def _load() -> None:
-    from honed.sim.bench_sim import VERB as sim_verb
-
-    BENCHES.setdefault("sim", sim_verb)
-    from honed.sim.experts.bench_experts import VERB as experts_verb
-
-    BENCHES.setdefault("experts", experts_verb)
-    from honed.data.bench_codecs import VERB as codecs_verb
-    from honed.data.bench_load import VERB as load_verb
-    from honed.data.bench_record import VERB as record_verb
-
-    BENCHES.setdefault("record", record_verb)
-    BENCHES.setdefault("load", load_verb)
-    BENCHES.setdefault("codecs", codecs_verb)
-    from honed.hardware.bench_bus import VERB as bus_verb
-    from honed.hardware.bench_teleop import VERB as teleop_verb
-
-    BENCHES.setdefault("bus", bus_verb)
-    BENCHES.setdefault("teleop", teleop_verb)
-    from honed.policies.bench_learning import VERB as learning_verb
-    from honed.policies.bench_policy import VERB as policy_verb
-    from honed.policies.bench_pose import VERB as pose_verb
-
-    BENCHES.setdefault("policy", policy_verb)
-    BENCHES.setdefault("learning", learning_verb)
-    BENCHES.setdefault("pose", pose_verb)
+    for name, module in MODULES.items():
+        BENCHES.setdefault(name, import_module(module).VERB)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

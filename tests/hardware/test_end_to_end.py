@@ -108,15 +108,3 @@ def test_port_vanishing_keeps_the_recording_intact(arms, calibration_dir: Path, 
     assert 0 < store.num_episodes < 10
     assert verify_store(tmp_path / "store", progress=False) == []
     assert all(len(e) == 30 for e in store)
-
-
-def test_teleop_benchmark_debug_run(tmp_path: Path) -> None:
-    from honed.hardware.bench_teleop import VERB
-
-    result = run("bench", {"teleop": VERB}, ["teleop", "preset=debug", f"output_dir={tmp_path}"])
-    assert {"achieved_hz", "capacity_hz", "period_ms_p99", "target_met"} <= set(result)
-    assert result["bus_failures"] == 0 and result["achieved_hz"] > 0 and result["capacity_hz"] > 0
-    # the verdict follows from the figures it reports (how fast a loaded CI machine runs is not asserted)
-    met = result["achieved_hz"] >= 0.98 * result["target_hz"] and result["capacity_hz"] >= 60
-    assert result["target_met"] == met
-    assert (tmp_path / "paced" / "teleop.png").exists() and (tmp_path / "capacity" / "teleop.json").exists()

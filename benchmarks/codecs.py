@@ -131,7 +131,7 @@ def run_bench(c: CodecBenchConfig) -> dict[str, Any]:
     }
     rows["av1_crf30_g2 (lerobot)"] = measure_av1(frames)
     if c.write_docs:
-        from honed.data.bench_record import MACHINE_NOTE
+        from honed.benchmarks.record import MACHINE_NOTE
 
         cells = {n: [f"{r['kb_per_frame']:.1f}", f"{r['encode_ms']:.2f}", f"{r['random_decode_ms']:.2f}",
                      r["psnr_db"] if isinstance(r["psnr_db"], str) else str(round(r["psnr_db"], 1))]

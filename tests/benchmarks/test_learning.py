@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from honed.policies.bench_learning import (
+from honed.benchmarks.learning import (
     VERB,
     LearningBenchConfig,
     check_docs_section,
@@ -213,8 +213,8 @@ def test_a_start_checkpoint_that_is_missing_is_refused_before_any_demo_is_record
 
 
 def test_a_store_with_fewer_demos_is_topped_up_on_the_next_seeds(tmp_path, capsys):
+    from honed.benchmarks.learning import demo_store, record_demos
     from honed.data.store import EpisodeStore
-    from honed.policies.bench_learning import demo_store, record_demos
 
     cfg = dataclasses.replace(VERB.presets["debug"], output=str(tmp_path))
     store = demo_store(cfg)

@@ -121,7 +121,7 @@ def run_bench(c: LoadBenchConfig) -> dict[str, Any]:
         shutil.rmtree(work, ignore_errors=True)
     if c.write_docs:
         from honed.bench import Figure, met
-        from honed.data.bench_record import docs_table, plain_figures
+        from honed.benchmarks.record import docs_table, plain_figures
 
         speedup = out["speedup_vs_lerobot"]
         figures = [Figure("`speedup_vs_lerobot`", f"{speedup:.2f}", ">= 2", met(speedup >= 2)),

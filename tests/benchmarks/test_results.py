@@ -125,7 +125,7 @@ def test_a_recorded_command_reads_back_whatever_it_holds(tmp_path_factory, words
 
 
 def test_a_benchmark_run_with_write_docs_fills_its_table(docs, monkeypatch, capsys):
-    from honed.data.bench_codecs import CodecBenchConfig, run_bench
+    from honed.benchmarks.codecs import CodecBenchConfig, run_bench
 
     monkeypatch.setattr(honed.bench, "DOCS", docs)
     run_bench(CodecBenchConfig(frames=4, height=48, width=64, write_docs=True))
@@ -136,11 +136,11 @@ def test_a_benchmark_run_with_write_docs_fills_its_table(docs, monkeypatch, caps
 
 
 def test_targets_are_judged_on_the_figures_they_name():
-    from honed.hardware.bench_bus import figures as bus
-    from honed.hardware.bench_teleop import figures as teleop
-    from honed.policies.bench_learning import figure as learning
+    from honed.benchmarks.bus import figures as bus
+    from honed.benchmarks.learning import figure as learning
+    from honed.benchmarks.sim import figures as sim
+    from honed.benchmarks.teleop import figures as teleop
     from honed.policies.bench_policy import figures as policy
-    from honed.sim.bench_sim import figures as sim
 
     def verdicts(rows):
         return [row.met for row in rows if row.met != "-"]

@@ -5,12 +5,8 @@ from __future__ import annotations
 import json
 from contextlib import nullcontext
 
-import numpy as np
-
-from honed.sim.backends.mujoco_cpu import MujocoBackend
-from honed.sim.bench_sim import SimBenchConfig, run_bench
+from honed.benchmarks.sim import SimBenchConfig, run_bench
 from honed.sim.config import SimConfig
-from honed.sim.core import build_world
 
 KEYS = ("batched_env_steps_per_s", "sync_vector_env_steps_per_s", "async_vector_env_steps_per_s",
         "raw_mj_step_bound_env_steps_per_s", "render_fps_96", "render_fps_224")  # fmt: skip
@@ -29,7 +25,7 @@ def test_sim_bench_reports_every_figure(capsys):
 
 
 def test_contenders_take_turns_and_report_medians(monkeypatch):
-    import honed.sim.bench_sim as bench
+    import honed.benchmarks.sim as bench
 
     monkeypatch.setattr(bench, "batched_stepper", lambda cfg, n: nullcontext("batched"))
     monkeypatch.setattr(bench, "vector_stepper", lambda cfg, n, cls: nullcontext(cls.__name__))
@@ -48,19 +44,3 @@ def test_contenders_take_turns_and_report_medians(monkeypatch):
     assert calls == ["batched", "SyncVectorEnv", "AsyncVectorEnv"] * 3
     assert figures == {"batched_env_steps_per_s": 5.0, "sync_vector_env_steps_per_s": 3.0,
                        "async_vector_env_steps_per_s": 7.0, "raw_mj_step_bound_env_steps_per_s": 20.0}  # fmt: skip
-
-
-def test_threads_share_worlds_and_step_each_exactly_once():
-    model, task, substeps = build_world(SimConfig(task="pick_cube"))
-    pooled, alone = MujocoBackend(model, 7, substeps, threads=3), MujocoBackend(model, 7, substeps, threads=1)
-    qpos = np.stack([task.sample_reset(np.random.default_rng(i)).qpos for i in range(7)])
-    mocap_pos, mocap_quat = np.zeros((7, model.nmocap, 3)), np.tile([1.0, 0, 0, 0], (7, model.nmocap, 1))
-    ctrl = qpos[:, : model.nu] + np.random.default_rng(0).normal(0, 0.2, (7, model.nu))
-    for backend in (pooled, alone):
-        backend.set_state(np.arange(7), qpos, mocap_pos, mocap_quat)
-        for _ in range(3):
-            backend.step(ctrl)
-    assert np.array_equal(pooled.arrays()["qpos"], alone.arrays()["qpos"])
-    steps_taken = [round(d.time / model.opt.timestep) for d in pooled.datas]
-    assert steps_taken == [3 * substeps] * 7
-    pooled.close()

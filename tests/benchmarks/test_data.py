@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from honed.data.bench_codecs import CodecBenchConfig
-from honed.data.bench_codecs import run_bench as run_codecs
-from honed.data.bench_load import LoadBenchConfig
-from honed.data.bench_load import run_bench as run_load
-from honed.data.bench_record import RecordBenchConfig
-from honed.data.bench_record import run_bench as run_record
+from honed.benchmarks.codecs import CodecBenchConfig
+from honed.benchmarks.codecs import run_bench as run_codecs
+from honed.benchmarks.load import LoadBenchConfig
+from honed.benchmarks.load import run_bench as run_load
+from honed.benchmarks.record import RecordBenchConfig
+from honed.benchmarks.record import run_bench as run_record
 
 
 def last_json_line(capsys) -> dict:
