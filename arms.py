@@ -51,6 +51,7 @@ class ArmSpec:
             dtype="float32",
             names=tuple(f"{j}.pos" for j in self.joints),
             unit="rad",
+            representation="absolute_joint",
         )
 
     def features(self) -> Features:

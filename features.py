@@ -20,6 +20,8 @@ ACTION = "action"
 TASK = "task"
 
 _DTYPES = ("float32", "float64", "int64", "uint8", "bool", "string")
+ACTION_SPACES = ("absolute_joint", "delta_joint", "absolute_ee", "delta_ee")
+"""How an action's values command the robot: joint or end-effector targets, absolute or relative."""
 
 
 def image_key(camera: str) -> str:
@@ -48,10 +50,17 @@ class Feature:
     placement: str | None = None
     """Where a camera sits and what it sees (mount, pose on it, field of view), where known (the
     twin's cameras), or None. Two known placements that differ make the features mismatch."""
+    representation: str | None = None
+    """On a robot's or task's ``action``: one of ACTION_SPACES, the action representation it takes
+    (a checkpoint trained for another is refused); None elsewhere or where not declared."""
 
     def __post_init__(self) -> None:
         if self.dtype not in _DTYPES:
             raise ValueError(f"feature dtype {self.dtype!r} is not one of {', '.join(_DTYPES)}")
+        if self.representation is not None and self.representation not in ACTION_SPACES:
+            raise ValueError(
+                f"feature representation {self.representation!r} is not one of {', '.join(ACTION_SPACES)}"
+            )
         if any(int(s) <= 0 for s in self.shape):
             raise ValueError(f"feature shape {self.shape} must have positive sizes")
         if self.names is not None and self.shape and len(self.names) != self.shape[-1]:
@@ -105,13 +114,14 @@ class Features(Mapping[str, Feature]):
         })  # fmt: skip
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
-        """JSON-ready entries; ``placement`` only where known, so entries written before it existed
-        (and digests over them) read the same."""
+        """JSON-ready entries; ``placement`` and ``representation`` only where known, so entries written
+        before they existed (and digests over them) read the same."""
         out = {}
         for key, feat in self._items.items():
             entry = {**asdict(feat), "shape": list(feat.shape)}
-            if feat.placement is None:
-                del entry["placement"]
+            for optional in ("placement", "representation"):
+                if entry[optional] is None:
+                    del entry[optional]
             out[key] = entry
         return out
 
@@ -130,10 +140,12 @@ class Features(Mapping[str, Feature]):
                     names=tuple(names) if names is not None else None,
                     unit=spec.get("unit"),
                     placement=_optional_text(spec.get("placement"), "placement"),
+                    representation=_optional_text(spec.get("representation"), "representation"),
                 )
             except (KeyError, TypeError, ValueError, OverflowError) as e:
                 raise ValueError(
-                    f"feature {key!r} is malformed ({e}); expected shape, dtype[, names, unit, placement]"
+                    f"feature {key!r} is malformed ({e}); "
+                    "expected shape, dtype[, names, unit, placement, representation]"
                 ) from e
         return cls(items)
 

@@ -17,10 +17,8 @@ from typing import Any
 import numpy as np
 
 from honed.errors import UserError
-from honed.features import ACTION, TASK, Features
+from honed.features import ACTION, ACTION_SPACES, TASK, Features
 from honed.policies.normalize import check_stats
-
-ACTION_SPACES = ("absolute_joint", "delta_joint", "absolute_ee", "delta_ee")
 
 
 class ContractError(UserError, ValueError):
@@ -59,7 +57,8 @@ class Contract:
     n_action_steps: int
     """Actions executed from each chunk before predicting the next."""
     action_space: str = "absolute_joint"
-    """Action representation: absolute_joint, delta_joint, absolute_ee or delta_ee."""
+    """Action representation: absolute_joint, delta_joint, absolute_ee or delta_ee; a robot or task
+    whose ``action`` feature declares another is refused."""
     tasks: tuple[str, ...] = field(default_factory=tuple)
     """Task instructions seen in training (the learned task embedding knows only these)."""
     trained_tasks: tuple[str, ...] = field(default_factory=tuple)
@@ -71,6 +70,12 @@ class Contract:
         if self.action_space not in ACTION_SPACES:
             raise ContractError(
                 f"action_space {self.action_space!r} is not one of {', '.join(ACTION_SPACES)}"
+            )
+        declared = self.features[ACTION].representation
+        if declared is not None and declared != self.action_space:
+            raise ContractError(
+                f"action_space {self.action_space!r} disagrees with the action feature's representation "
+                f"{declared!r}"
             )
         check_execution_steps(self.n_action_steps, self.horizon, "n_action_steps", "horizon", ContractError)
         if self.n_obs_steps < 1 or self.control_hz <= 0:
@@ -150,6 +155,9 @@ class Contract:
         ]
         if TASK in self.features and TASK not in features:
             problems.append("task: the policy reads a language instruction, none is provided")
+        provided = features[ACTION].representation if ACTION in features else None
+        if provided is not None and provided != self.action_space:
+            problems.append(f"action representation: policy {self.action_space} vs {provided}")
         if control_hz is not None and abs(control_hz - self.control_hz) > 1e-6:
             problems.append(f"control rate: policy {self.control_hz:g} Hz vs {control_hz:g} Hz")
         return problems

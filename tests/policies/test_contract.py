@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from honed.arms import ARMS
 from honed.features import ACTION, STATE, Feature, Features, image_key
 from honed.policies import Contract, ContractError
+from honed.sim import make_batched_env
 
 
 def test_round_trip_and_digest(pk):
@@ -75,6 +78,57 @@ def test_entries_without_a_placement_read_and_digest_as_before(pk):
     data["features"][image_key("front")]["placement"] = 5
     with pytest.raises(ContractError, match="placement must be text or null"):
         Contract.from_dict(data)
+
+
+def with_action_space(contract: Contract, action_space: str) -> Contract:
+    """``contract`` for a policy that outputs ``action_space`` actions."""
+    action = replace(contract.features[ACTION], representation=action_space)
+    return replace(
+        contract, features=Features({**contract.features, ACTION: action}), action_space=action_space
+    )
+
+
+@pytest.mark.parametrize("arm", sorted(ARMS))
+def test_a_follower_refuses_a_checkpoint_for_another_action_representation(pk, arm):
+    robot = ARMS[arm].features()  # what the SO-100/SO-101/Koch followers declare
+    assert robot[ACTION].representation == "absolute_joint"
+    with pytest.raises(ContractError, match="action representation: policy delta_ee vs absolute_joint"):
+        with_action_space(pk.make_contract(), "delta_ee").check(robot, where=arm)
+
+
+def test_the_twin_refuses_a_checkpoint_for_another_action_representation(pk):
+    env = make_batched_env("pick_cube", 1)
+    try:
+        twin = env.features
+    finally:
+        env.close()
+    contract = pk.make_contract()
+    assert contract.mismatches(twin) == []
+    assert with_action_space(contract, "delta_joint").mismatches(twin) == [
+        "action representation: policy delta_joint vs absolute_joint"
+    ]
+    undeclared = Features({**twin, ACTION: replace(twin[ACTION], representation=None)})
+    assert with_action_space(contract, "delta_joint").mismatches(undeclared) == []  # nothing to compare
+
+
+def test_the_action_representation_round_trips_and_is_checked_where_declared(pk):
+    contract = with_action_space(pk.make_contract(), "absolute_ee")
+    again = Contract.from_dict(json.loads(json.dumps(contract.to_dict())))
+    assert again.features[ACTION].representation == again.action_space == "absolute_ee"
+    with pytest.raises(ContractError, match="action_space 'absolute_joint' disagrees.*'absolute_ee'"):
+        replace(contract, action_space="absolute_joint")
+    data = contract.to_dict()
+    data["features"][ACTION]["representation"] = "joint_velocity"
+    with pytest.raises(ContractError, match="representation 'joint_velocity' is not one of absolute_joint"):
+        Contract.from_dict(data)
+
+
+def test_entries_without_a_representation_read_and_digest_as_before(pk):
+    contract = pk.make_contract()
+    action = replace(contract.features[ACTION], representation=None)  # a checkpoint from before it existed
+    undeclared = replace(contract, features=Features({**contract.features, ACTION: action}))
+    assert "representation" not in undeclared.to_dict()["features"][ACTION]
+    assert undeclared.mismatches(contract.features) == []
 
 
 def test_stats_must_cover_every_feature(pk):
