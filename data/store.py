@@ -219,22 +219,10 @@ class Episode:
         """Decode one stored frame of camera ``key`` to RGB uint8 (H, W, 3)."""
         return self.info.codec.decode(encoded, self.info.features[key].shape)
 
-    def frame_range(self, key: str, start: int, stop: int) -> list[np.ndarray]:
-        """Frames ``start..stop-1`` of camera ``key``, read in one request (a window of history, say)."""
-        return [self.decode(key, e) for e in read_all([self.encoded_range(key, start, stop)])[0]]
-
     def frames(self, key: str, indices: list[int] | np.ndarray | None = None) -> np.ndarray:
         """Several frames, (N, H, W, 3); all of them when ``indices`` is None."""
         idx = range(len(self)) if indices is None else indices
         return np.stack([self.frame(key, int(t)) for t in idx])
-
-    def frame_dict(self, t: int) -> dict[str, Any]:
-        """Frame ``t`` as the recorder saw it: every feature plus ``task`` and ``timestamp``."""
-        out: dict[str, Any] = {k: self._read(k, t) for k in self.info.numeric_keys}
-        out.update({k: self.frame(k, t) for k in self.info.image_keys})
-        out["task"] = self.task
-        out["timestamp"] = float(self.timestamps[t])
-        return out
 
 
 class EpisodeStore:

@@ -154,10 +154,6 @@ class EpisodeWriter:
     # ---- episode lifecycle ----------------------------------------------------------------------
 
     @property
-    def recording(self) -> bool:
-        return self._episode is not None
-
-    @property
     def frames_in_episode(self) -> int:
         return self._episode.length + self._queue.qsize() if self._episode else 0
 

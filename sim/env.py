@@ -48,7 +48,6 @@ class TwinEnv(gym.Env):
         )
         self.metadata = {**self.metadata, "render_fps": cfg.control_hz}
         self._steps = 0
-        self._return = 0.0
         self._video: BatchRenderer | None = None
 
     @property
@@ -72,14 +71,13 @@ class TwinEnv(gym.Env):
         if seed is not None:
             self.core.seed([seed])
         self.core.reset_worlds(np.array([0]))
-        self._steps, self._return = 0, 0.0
+        self._steps = 0
         return self._obs(), {"success": False}
 
     def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         out = self.core.step(np.asarray(action)[None])
         self._steps += 1
         reward, success = float(out["reward"][0]), bool(out["success"][0])
-        self._return += reward
         terminated = success and self.core.cfg.terminate_on_success
         diverged = bool(out["diverged"][0])
         truncated = (self._steps >= self.core.max_steps or diverged) and not terminated

@@ -13,13 +13,6 @@ import numpy as np
 from honed.arms import SO101
 
 
-def top_down_rotation(yaw: float) -> np.ndarray:
-    """Tool pointing straight down, jaws closing along the horizontal direction ``yaw`` (rad)."""
-    x = np.array([0.0, 0.0, -1.0])
-    y = np.array([np.cos(yaw), np.sin(yaw), 0.0])
-    return np.stack([x, y, np.cross(x, y)], axis=1)
-
-
 def tilted_rotation(yaw: float, pitch: float) -> np.ndarray:
     """Tool pointing along azimuth ``yaw`` and down by ``pitch`` (pi/2 = straight down), jaws level."""
     x = np.array([np.cos(pitch) * np.cos(yaw), np.cos(pitch) * np.sin(yaw), -np.sin(pitch)])

@@ -23,7 +23,6 @@ class EpisodeResult:
 
     seed: int
     success: bool
-    episode_return: float
     length: int
     frames: list[np.ndarray] = field(default_factory=list, repr=False)
 
@@ -32,16 +31,15 @@ def run_episode(env: TwinEnv, agent: Agent, seed: int, record: bool = False) -> 
     obs, _ = env.reset(seed=seed)
     agent.reset(obs)
     frames = [env.render()] if record else []
-    total, success, steps = 0.0, False, 0
+    success, steps = False, 0
     while True:
-        obs, reward, terminated, truncated, info = env.step(agent.act(obs))
-        total += reward
+        obs, _, terminated, truncated, info = env.step(agent.act(obs))
         steps += 1
         success = success or info["success"]
         if record:
             frames.append(env.render())
         if terminated or truncated:
-            return EpisodeResult(seed, success, total, steps, frames)
+            return EpisodeResult(seed, success, steps, frames)
 
 
 def run_episodes(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
 
 import mujoco
 import numpy as np
@@ -17,7 +16,6 @@ from honed.arms import SO101
 from honed.registry import Registry
 
 TASKS: Registry[type[Task]] = Registry("task")
-TABLE_Z = 0.0
 HOME_QPOS = np.array([0.0, -0.9, 1.2, 0.9, 0.0, 0.2])
 """Arm pose at reset: tucked up and back over the table, gripper nearly closed."""
 
@@ -53,7 +51,6 @@ class ResetState:
     """Target markers' orientations (nmocap, 4)."""
     instruction: int = 0
     """Index of the language instruction for this episode."""
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def yaw_quat(yaw: np.ndarray | float) -> np.ndarray:
@@ -88,7 +85,6 @@ class Task(ABC):
         self.model = model
         self.tcp_site = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, "tcp")
         self.arm_qpos = np.array([model.jnt_qposadr[model.joint(j).id] for j in SO101.joints])
-        self.gripper_bodies = np.array([model.body(n).id for n in ("gripper", "moving_jaw")])
 
     def free_qposadr(self, body: str) -> int:
         """qpos address of a body's free joint."""
