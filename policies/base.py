@@ -1,48 +1,58 @@
 """The Policy seam: what training, evaluation, deployment and RL call on every policy.
 
-A policy is an ``nn.Module`` built from its typed config and a :class:`Contract` (features,
-statistics, chunking). Observations and actions cross the seam in raw units (radians, uint8 images);
-normalisation happens inside. ``select_action`` keeps the observation history and the queue of
-executed actions; ``predict_chunk`` is the stateless call underneath.
+A policy is a stateless ``nn.Module`` built from its typed config (a :class:`PolicyConfig`) and a
+:class:`Contract` (features, statistics, chunking). Observations and actions cross the seam in raw
+units (radians, uint8 images); normalisation happens inside. Every policy offers
+``compute_loss(batch)`` and ``predict_chunk(obs)``; the observation history and the queue of
+executed actions of running episodes live in a :class:`~honed.policies.executor.ChunkExecutor`.
+
+What only some families can do is an optional capability, asked for with ``isinstance`` (or
+``issubclass`` for the class-level one):
+
+- :class:`SamplesNoise`: chunks are sampled from an initial noise the caller may supply (common
+  random numbers in evaluation, noise-space RL), with a choice of sampler and step count.
+- :class:`EncodesFrames`: a frame is encoded once when it arrives and the history keeps encodings,
+  so a chunk encodes only its newest frame.
+- :class:`ScoresActions`: a log-likelihood (or surrogate) of actions given observations, for RL.
+- :class:`TrainsOnStagedMistakes`: training also reads frames of staged mistakes (not imitated).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections import deque
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
-from hydra.core.config_store import ConfigStore
 from torch import Tensor, nn
 
 from honed.errors import UserError
-from honed.features import ACTION, TASK
-from honed.policies.contract import Contract, check_execution_steps
+from honed.features import ACTION
+from honed.policies.config import POLICY_CONFIGS, PolicyConfig
+from honed.policies.contract import Contract
 from honed.registry import Registry
 
 POLICIES: Registry[type[Policy]] = Registry("policy")
+"""policy family name -> its Policy class (families are declared in ``honed.policies``)."""
 Batch = dict[str, Any]
 
 
-def register_policy(name: str, config_class: type) -> Any:
-    """Register a Policy class under ``name`` and its config as Hydra option ``policy=<name>``."""
+def register_policy(name: str) -> Any:
+    """Register a Policy class under ``name``; its config class is the one registered under ``name``
+    in ``POLICY_CONFIGS``."""
 
     def decorate(cls: type[Policy]) -> type[Policy]:
-        cls.name, cls.config_class = name, config_class
-        ConfigStore.instance().store(group="policy", name=name, node=config_class)
+        cls.name, cls.config_class = name, POLICY_CONFIGS.get(name)
         return POLICIES.register(name)(cls)
 
     return decorate
 
 
-def policy_class_for(config: Any) -> type[Policy]:
+def policy_class_for(config: PolicyConfig) -> type[Policy]:
     """The registered policy class whose config class ``config`` is an instance of."""
-    for name in POLICIES.names():
-        cls = POLICIES.get(name)
-        if type(config) is cls.config_class:
-            return cls
+    for name in POLICY_CONFIGS.names():
+        if type(config) is POLICY_CONFIGS.get(name):
+            return POLICIES.get(name)
     raise ValueError(f"no registered policy takes a {type(config).__name__}; policies: {POLICIES.names()}")
 
 
@@ -57,34 +67,17 @@ def check_finite(actions: Tensor, where: str) -> Tensor:
     return actions
 
 
-class _Frame:
-    """An observation frame in the history, with its encoding once computed."""
-
-    def __init__(self, frame: Batch):
-        self.frame = frame
-        self.kept: Any = None
-
-    def encoded(self, policy: Policy) -> Any:
-        if self.kept is None:
-            self.kept = policy.observe(self.frame)
-        return self.kept
-
-
 class Policy(nn.Module, ABC):
     """Imitation policy over action chunks; see the module docstring."""
 
     name: ClassVar[str] = ""
-    config_class: ClassVar[type] = object
+    config_class: ClassVar[type[PolicyConfig]] = PolicyConfig
 
-    def __init__(self, config: Any, contract: Contract, checkpoint_dir: Path | None = None):
+    def __init__(self, config: PolicyConfig, contract: Contract, checkpoint_dir: Path | None = None):
         """``checkpoint_dir``: the checkpoint being loaded, for files beside the weights (None when new)."""
         super().__init__()
         self.config = config
         self.contract = contract
-        self._history: deque[_Frame] = deque(maxlen=contract.n_obs_steps)
-        self._queue: deque[Tensor] = deque()
-        self.n_action_steps = contract.n_action_steps
-        """Actions of each chunk executed before the next is planned (the contract's by default)."""
 
     @classmethod
     @abstractmethod
@@ -99,112 +92,111 @@ class Policy(nn.Module, ABC):
         return []
 
     @classmethod
-    def learns_from_not_imitated(cls, config: Any) -> bool:
-        """Whether training should also sample the frames of staged mistakes (flagged ``imitated``
-        False in the batch) for a loss on what they show; the action loss never imitates them."""
-        return False
-
-    @classmethod
-    def knows_only_its_training_tasks(cls, config: Any) -> bool:
-        """Whether this config's language conditioning is a vocabulary fixed at training (the
-        contract's ``tasks``), so a checkpoint cannot take instructions beyond it."""
-        return False
-
-    @classmethod
     def unseen_instructions(cls, config: Any, contract: Contract, instructions: Any) -> list[str]:
-        """The ``instructions`` a policy of this config with ``contract`` cannot take (sorted)."""
-        if not cls.knows_only_its_training_tasks(config):
-            return []
-        return sorted(set(instructions) - set(contract.tasks))
+        """The ``instructions`` a policy of this config with ``contract`` cannot take (sorted; default:
+        none, a policy that reads no language or reads any text)."""
+        return []
 
     @abstractmethod
     def compute_loss(self, batch: Batch) -> tuple[Tensor, dict[str, float]]:
         """Mean training loss of a collated batch and scalar metrics to log."""
 
     @abstractmethod
-    def log_prob(self, batch: Batch) -> Tensor:
-        """(B,) log-likelihood surrogate of the batch's actions given its observations (RL)."""
-
-    @abstractmethod
-    def noise_shape(self, batch_size: int) -> tuple[int, ...]:
-        """Shape of the initial noise :meth:`predict_chunk` accepts."""
-
-    @abstractmethod
     def predict_chunk(
         self, obs: Batch, noise: Tensor | None = None, generator: torch.Generator | None = None
     ) -> Tensor:
-        """Actions (B, horizon, A) in raw units from an observation history (B, n_obs_steps, ...)."""
+        """Actions (B, horizon, A) in raw units from an observation history (B, n_obs_steps, ...).
+        ``noise`` and ``generator`` fix the sampling of policies that sample (:class:`SamplesNoise`);
+        others take neither."""
 
-    @abstractmethod
-    def observe(self, frame: Batch) -> Any:
-        """Per-frame work done once when a frame arrives (encoding); returns what the history keeps."""
-
-    @abstractmethod
-    def chunk_from_history(self, history: list[Any], noise: Tensor | None) -> Tensor:
-        """Actions (B, horizon, A) from the kept history (oldest first)."""
+    def frozen_prefixes(self) -> list[str]:
+        """Prefixes of parameter names whose weights the constructor rebuilds from a pretrained source
+        its config names (a frozen backbone): checkpoints leave them out. Default: none."""
+        return []
 
     def save_assets(self, folder: Path) -> None:  # noqa: B027 - optional hook
         """Write files a checkpoint needs besides weights, config and contract; default: none."""
 
-    def execute_steps(self, n_action_steps: int) -> None:
-        """Execute ``n_action_steps`` actions of each chunk before planning again (1..horizon): a
-        deployment choice, so the contract, which fixes what the network predicts, keeps its own."""
-        check_execution_steps(
-            n_action_steps, self.contract.horizon, "n_action_steps", "the checkpoint's horizon"
-        )
-        self.n_action_steps = n_action_steps
-        self._queue.clear()
-
-    def sample_with(self, sampler: str = "", steps: int = 0) -> None:
-        """Sample chunks with ``sampler`` in ``steps`` steps, a deployment choice like
-        :meth:`execute_steps` (empty / 0: the config's own). Policies without a sampler take only those."""
-        if sampler or steps:
-            raise ValueError(
-                f"a {self.name} policy has no sampler to choose: leave sampler and num_inference_steps unset"
-            )
-
-    def sampling(self) -> dict[str, Any]:
-        """The sampler and its step count in use (empty for policies without one)."""
-        return {}
-
-    def reset(self) -> None:
-        """Forget the observation history and queued actions (call at every episode start)."""
-        self._history.clear()
-        self._queue.clear()
-
-    @torch.inference_mode()
-    def select_action(self, frame: Batch, noise: Tensor | None = None) -> Tensor:
-        """The next action (B, A) for one observation frame (state (B, S), images (B, H, W, 3), task).
-
-        A frame is encoded when it arrives if the next chunk will read it (so the step that plans
-        encodes only its own frame), later if needed, and never if no chunk reads it.
-        """
-        entry = _Frame(frame)
-        if len(self._queue) < self.contract.n_obs_steps:
-            entry.kept = self.observe(frame)
-        if not self._history:
-            self._history.extend([entry] * self.contract.n_obs_steps)
-        else:
-            self._history.append(entry)
-        if not self._queue:
-            history = [e.encoded(self) for e in self._history]
-            chunk = check_finite(self.chunk_from_history(history, noise), self.name)
-            self._queue.extend(chunk[:, : self.n_action_steps].unbind(1))
-        return self._queue.popleft()
-
     @property
-    def plans_next_call(self) -> bool:
-        """Whether the next :meth:`select_action` computes a new chunk."""
-        return not self._queue
-
-    def sample_noise(self, batch_size: int, generator: torch.Generator | None = None) -> Tensor:
-        device = next(self.parameters()).device
-        return torch.randn(self.noise_shape(batch_size), generator=generator, device=device)
-
-    @property
-    def reads_task(self) -> bool:
-        return TASK in self.contract.features
+    def device(self) -> torch.device:
+        """Where the policy's weights are (the CPU for a policy without any)."""
+        first = next(self.parameters(), None)
+        return first.device if first is not None else torch.device("cpu")
 
     @property
     def action_dim(self) -> int:
         return int(self.contract.features[ACTION].shape[0])
+
+
+@runtime_checkable
+class SamplesNoise(Protocol):
+    """Capability of a policy that samples chunks from an initial noise (diffusion, flow matching).
+
+    ``predict_chunk(obs, noise)`` starts from ``noise`` when given, so a caller can pair evaluations
+    by seed or steer the sampler (noise-space RL). The sampler and its step count are a deployment
+    choice: the weights are the same either way.
+    """
+
+    def noise_shape(self, batch_size: int) -> tuple[int, ...]:
+        """Shape of the initial noise ``predict_chunk`` accepts for ``batch_size`` observations."""
+        ...
+
+    def sample_with(self, sampler: str = "", steps: int = 0) -> None:
+        """Sample with ``sampler`` in ``steps`` steps (empty / 0: the config's own); ValueError naming
+        the fix for a sampler the policy cannot take."""
+        ...
+
+    def sampling(self) -> dict[str, Any]:
+        """The sampler and its step count in use, e.g. ``{"sampler": "ddim", "num_inference_steps": 10}``."""
+        ...
+
+    def sample_noise(self, batch_size: int, generator: torch.Generator | None = None) -> Tensor:
+        """Standard normal initial noise for ``batch_size`` observations, on the generator's device."""
+        device = generator.device if generator is not None else None
+        return torch.randn(self.noise_shape(batch_size), generator=generator, device=device)
+
+
+@runtime_checkable
+class EncodesFrames(Protocol):
+    """Capability of a policy that encodes each observation frame on its own, so a history of
+    encodings serves every chunk that reads it (the executor encodes each frame once)."""
+
+    def observe(self, frame: Batch) -> Tensor:
+        """Features (B, F) of one observation frame (state (B, S), images (B, H, W, 3), ...)."""
+        ...
+
+    def chunk_from_history(
+        self,
+        history: Tensor,
+        current: Batch,
+        noise: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Actions (B, horizon, A) in raw units from encodings (B, n_obs_steps, F) of the history's
+        frames (oldest first) and the current frame (for what is not encoded per frame: the task)."""
+        ...
+
+
+@runtime_checkable
+class ScoresActions(Protocol):
+    """Capability of a policy with a log-likelihood of actions (exact, or a surrogate), for RL."""
+
+    def log_prob(self, batch: Batch) -> Tensor:
+        """(B,) log-likelihood (or surrogate) of the batch's action chunks given its observations."""
+        ...
+
+
+@runtime_checkable
+class TrainsOnStagedMistakes(Protocol):
+    """Capability of a family whose training may also read the frames of staged mistakes (flagged
+    ``imitated`` False in the batch) for a loss on what they show; the action loss never imitates them."""
+
+    @classmethod
+    def learns_from_not_imitated(cls, config: Any) -> bool:
+        """Whether a policy of ``config`` trains on those frames."""
+        ...
+
+
+def learns_from_not_imitated(cls: type[Policy], config: PolicyConfig) -> bool:
+    """Whether training a ``cls`` policy of ``config`` samples the frames of staged mistakes too."""
+    return issubclass(cls, TrainsOnStagedMistakes) and cls.learns_from_not_imitated(config)

@@ -3,9 +3,10 @@
 Both are built alike: one 96x96 camera + state, 2 observation frames, horizon 16, 8 executed steps,
 U-Net widths (64, 128, 256), kernel 5, FiLM scale and shift, a ResNet-18 trunk (GroupNorm, trained
 from scratch) with a 32-keypoint spatial softmax and an 84x84 crop, DDIM/DDPM over 100 training steps.
-Each is driven the way a control loop drives it, one ``select_action`` per frame, and the calls that
-compute a chunk are timed (p50 and p99). honed encodes a frame when it arrives if the next chunk will
-read it, so the planning call encodes one frame; lerobot encodes the whole history at planning time.
+Each is driven the way a control loop drives it, one action per frame (honed's through its
+``ChunkExecutor``, lerobot's ``select_action``), and the calls that compute a chunk are timed (p50 and
+p99). honed encodes a frame when it arrives if the next chunk will read it, so the planning call
+encodes one frame; lerobot encodes the whole history at planning time.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from honed.cli import Verb, bounded
+from honed.policies.executor import ChunkExecutor
 
 SAMPLERS = {"ddim10": ("ddpm", "ddim", 10), "ddpm100": ("ddpm", "ddpm", 100), "flow10": ("flow", "euler", 10)}
 
@@ -105,7 +107,8 @@ def honed_driver(name: str, compiled: bool, rng: np.random.Generator) -> Driver:
     frames = [{"observation.state": torch.from_numpy(rng.normal(size=(1, 12)).astype(np.float32)),
                "observation.images.front": torch.from_numpy(rng.integers(0, 256, (1, 96, 96, 3), dtype=np.uint8))}
               for _ in range(8)]  # fmt: skip
-    return Driver(lambda t: policy.select_action(frames[t % 8]), lambda: policy.plans_next_call)
+    executor = ChunkExecutor(policy, num_envs=1)
+    return Driver(lambda t: executor.act(frames[t % 8]), lambda: bool(executor.plans[0]))
 
 
 def lerobot_driver(name: str, compiled: bool, rng: np.random.Generator) -> Driver:

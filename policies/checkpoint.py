@@ -2,7 +2,9 @@
 
 Only safetensors and JSON are ever read back: nothing is unpickled, so a checkpoint cannot run code.
 A text encoder's config and tokenizer files go to ``text_encoder/`` (its weights are in the
-safetensors file). Directories are written beside their final name and renamed into place, so a
+safetensors file). Frozen parameters a policy rebuilds from a pretrained source its config names
+(``Policy.frozen_prefixes``) are left out of the weights file; loading rebuilds them from that source
+and reads every other parameter strictly from the file. Directories are written beside their final name and renamed into place, so a
 crash never leaves a half-written checkpoint under the final name.
 """
 
@@ -20,7 +22,7 @@ import torch
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from safetensors import SafetensorError
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model, save_file
 
 from honed.errors import UserError
 from honed.policies.base import POLICIES, Policy
@@ -46,10 +48,11 @@ def save_policy(policy: Policy, folder: str | Path, extra: Callable[[Path], None
     ``extra(staging_dir)`` may add files (training state) before the directory is renamed into place.
     """
     folder = Path(folder)
+    weights, aliases = saved_weights(policy)
     staging = folder.with_name(folder.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    save_model(policy, str(staging / MODEL), metadata={"policy": policy.name})
+    save_file(weights, str(staging / MODEL), metadata={"policy": policy.name, **aliases})
     write_json(
         staging / CONFIG,
         {"format": FORMAT, "policy": policy.name, "config": dataclasses.asdict(policy.config)},
@@ -62,6 +65,37 @@ def save_policy(policy: Policy, folder: str | Path, extra: Callable[[Path], None
         shutil.rmtree(folder)
     os.replace(staging, folder)
     return folder
+
+
+def saved_weights(policy: Policy) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors a checkpoint keeps: the state dict without the frozen prefixes, one name per shared
+    tensor; and the other names of shared tensors, mapped to the kept one (safetensors' metadata form,
+    which its ``load_model`` reads back)."""
+    frozen = tuple(policy.frozen_prefixes())
+    kept: dict[str, torch.Tensor] = {}
+    aliases: dict[str, str] = {}
+    first_name: dict[tuple[Any, ...], str] = {}
+    trained = [n for n, p in policy.named_parameters() if p.requires_grad and frozen and n.startswith(frozen)]
+    if trained:
+        raise ValueError(
+            f"a {policy.name} policy names {trained[:3]} frozen (rebuilt from its pretrained source on loading), "
+            "yet they are trained: a checkpoint would lose them"
+        )
+    for name, tensor in policy.state_dict().items():
+        if frozen and name.startswith(frozen):
+            continue
+        view = (
+            tensor.untyped_storage().data_ptr(),
+            tensor.storage_offset(),
+            tuple(tensor.shape),
+            tensor.stride(),
+        )
+        if tensor.numel() and view in first_name:
+            aliases[name] = first_name[view]
+            continue
+        first_name[view] = name
+        kept[name] = tensor.contiguous()
+    return kept, aliases
 
 
 def _read_json(path: Path) -> Any:
@@ -123,6 +157,8 @@ def load_policy(folder: str | Path, device: str | torch.device = "cpu") -> Polic
         raise CheckpointError(
             f"{weights} cannot be loaded into the {cls.name} policy its config describes: {' '.join(str(e).split())[:400]}"
         ) from None
+    frozen = tuple(policy.frozen_prefixes())
+    missing = [k for k in missing if not (frozen and k.startswith(frozen))]  # rebuilt from their source
     if missing or unexpected:
         raise CheckpointError(
             f"{weights} does not fit the {cls.name} policy its config describes: "

@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from honed.features import ACTION, TASK, Feature, Features
-from honed.policies.base import Policy, policy_class_for
+from honed.policies.base import Policy, learns_from_not_imitated, policy_class_for
 from honed.policies.checkpoint import CheckpointError, load_policy, read_config, read_contract
 from honed.policies.contract import Contract, ContractError, check_execution_steps
 from honed.policies.train_config import TrainConfig
@@ -250,7 +250,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     check_evaluation(cfg)
     check_output(out, cfg.resume, cfg.overwrite, cfg.init_from)
     dataset = open_dataset(cfg, cfg.policy.n_obs_steps, cfg.policy.horizon, cfg.policy.cameras,
-                           policy_class_for(cfg.policy).learns_from_not_imitated(cfg.policy))  # fmt: skip
+                           learns_from_not_imitated(policy_class_for(cfg.policy), cfg.policy))  # fmt: skip
     policy, resume_from = build(cfg, dataset, root)
     check_task(policy.contract, cfg.task)
     policy.to(device).train()

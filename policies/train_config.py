@@ -8,7 +8,10 @@ from typing import Any
 from omegaconf import MISSING
 
 from honed.cli import bounded
+from honed.policies.config import ChosenPolicyConfig, store_policy_configs
 from honed.policies.diffusion.config import DiffusionConfig
+
+store_policy_configs()  # policy=<name> picks among every family's config
 
 
 @dataclass
@@ -17,7 +20,7 @@ class TrainConfig:
 
     defaults: list[Any] = field(default_factory=lambda: [{"policy": "diffusion"}, "_self_"])
     """Hydra's defaults list: policy=<name> picks the policy family."""
-    policy: Any = MISSING
+    policy: ChosenPolicyConfig = MISSING
     """Policy family and its settings: policy=diffusion, then policy.<field>=value."""
     dataset: str = ""
     """Episode store directory to train on (honed-record writes one)."""

@@ -1,27 +1,22 @@
-"""Typed configuration of the diffusion / flow-matching policy (``policy=diffusion``)."""
+"""Typed configurations of the diffusion / flow-matching family: ``policy=diffusion`` and
+``policy=diffusion_ensemble`` (several trained diffusion policies sampled as one)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from honed.cli import bounded
 from honed.errors import ConfigError
-from honed.policies.contract import check_execution_steps
+from honed.policies.config import POLICY_CONFIGS, PolicyConfig
 from honed.policies.normalize import IMAGE_SCALINGS
 
 
+@POLICY_CONFIGS.register("diffusion")
 @dataclass
-class DiffusionConfig:
-    """Denoiser, objective, sampler, observation encoders and chunking of one policy."""
+class DiffusionConfig(PolicyConfig):
+    """Denoiser, objective, sampler, observation encoders and chunking of one policy (the horizon
+    is a multiple of 2^(len(unet_widths) - 1) for the U-Net)."""
 
-    n_obs_steps: int = bounded(2, ge=1)
-    """Observation frames the policy reads: the current one and n_obs_steps - 1 earlier ones."""
-    horizon: int = bounded(16, ge=1)
-    """Actions predicted per chunk, from the current step (a multiple of 2^(len(unet_widths) - 1))."""
-    n_action_steps: int = bounded(8, ge=1)
-    """Actions executed from each chunk before the next is predicted."""
-    cameras: list[str] | None = None
-    """Cameras to read (None: every camera of the dataset; []: state only)."""
     use_state: bool = True
     """Read observation.state (joint positions and velocities)."""
     use_privileged: bool = False
@@ -30,6 +25,9 @@ class DiffusionConfig:
     """Task conditioning: none, embedding (learned per instruction) or text (transformers encoder)."""
     text_model: str = "tiny"
     """Text encoder for language=text: a transformers hub name, or tiny (random, offline)."""
+    save_text_model: bool = True
+    """Keep the frozen text model's weights in model.safetensors (false: the checkpoint names
+    text_model, and loading rebuilds the model from there, the hub or a local folder)."""
     denoiser: str = "unet"
     """Denoiser network: unet (1D temporal U-Net with FiLM) or transformer."""
     unet_widths: list[int] = bounded([64, 128, 256], ge=1)
@@ -101,9 +99,7 @@ class DiffusionConfig:
 
     def validate(self) -> None:
         """Raise ConfigError (a ValueError) naming the field and the fix."""
-        if self.n_obs_steps < 1 or self.horizon < 1:
-            raise ConfigError("n_obs_steps and horizon must be at least 1")
-        check_execution_steps(self.n_action_steps, self.horizon, "n_action_steps", "horizon")
+        super().validate()
         from honed.policies.diffusion.denoisers import DENOISERS
         from honed.policies.diffusion.objectives import OBJECTIVES
 
@@ -181,3 +177,33 @@ class DiffusionConfig:
                 raise ConfigError(
                     f"unet_widths {self.unet_widths} must be multiples of groups ({self.groups})"
                 )
+
+
+@POLICY_CONFIGS.register("diffusion_ensemble")
+@dataclass
+class EnsembleConfig(PolicyConfig):
+    """The member policies' configs, in order; the chunking is the members' (they agree on it) and
+    the cameras every camera a member reads."""
+
+    members: list[DiffusionConfig] = field(default_factory=list)
+    """Configs of the diffusion policies sampled together (at least two; weights under members.<i>.)."""
+
+    def __post_init__(self) -> None:
+        if not self.members:
+            return
+        lead = self.members[0]
+        self.n_obs_steps, self.horizon, self.n_action_steps = (
+            lead.n_obs_steps,
+            lead.horizon,
+            lead.n_action_steps,
+        )
+        read = [m.cameras for m in self.members]
+        self.cameras = None if None in read else list(dict.fromkeys(c for cams in read for c in cams or []))
+
+    def validate(self) -> None:
+        """Refuse training from this config: an ensemble is joined from trained checkpoints."""
+        raise ConfigError(
+            "policy=diffusion_ensemble is joined from trained checkpoints, not trained from scratch: train each "
+            "member with policy=diffusion (say, with seed=0 and seed=1), then run honed-train ensemble "
+            "members=[<ckpt_a>,<ckpt_b>] output=<dir>"
+        )

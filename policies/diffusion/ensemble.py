@@ -16,39 +16,23 @@ encoder's) in ``member_<i>/``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from honed.features import Features
-from honed.policies.base import Batch, Policy, register_policy
+from honed.features import TASK, Features
+from honed.policies.base import Batch, EncodesFrames, Policy, SamplesNoise, ScoresActions, register_policy
 from honed.policies.contract import Contract
-from honed.policies.diffusion.config import DiffusionConfig
+from honed.policies.diffusion.config import DiffusionConfig, EnsembleConfig
 from honed.policies.diffusion.denoisers import Denoiser
 from honed.policies.diffusion.model import DiffusionPolicy
 
 SHARED = ("objective", "num_train_timesteps", "clip_sample", "sampler", "num_inference_steps",
           "n_obs_steps", "horizon", "n_action_steps")  # fmt: skip
 """Config fields every member must agree on: what the predictions mean and how they are sampled."""
-
-
-@dataclass
-class EnsembleConfig:
-    """The member policies' configs, in order."""
-
-    members: list[DiffusionConfig] = field(default_factory=list)
-    """Configs of the diffusion policies sampled together (at least two; weights under members.<i>.)."""
-
-    def validate(self) -> None:
-        """Refuse training from this config: an ensemble is joined from trained checkpoints."""
-        raise ValueError(
-            "policy=diffusion_ensemble is joined from trained checkpoints, not trained from scratch: train each "
-            "member with policy=diffusion (say, with seed=0 and seed=1), then run honed-train ensemble "
-            "members=[<ckpt_a>,<ckpt_b>] output=<dir>"
-        )
 
 
 def check_member_count(count: int) -> None:
@@ -107,8 +91,8 @@ def _member_dir(checkpoint_dir: Path | None, index: int) -> Path | None:
     return None if checkpoint_dir is None else checkpoint_dir / f"member_{index}"
 
 
-@register_policy("diffusion_ensemble", EnsembleConfig)
-class DiffusionEnsemble(Policy):
+@register_policy("diffusion_ensemble")
+class DiffusionEnsemble(Policy, SamplesNoise, EncodesFrames, ScoresActions):
     """Diffusion policies sampled together; see the module docstring."""
 
     config: EnsembleConfig
@@ -149,12 +133,12 @@ class DiffusionEnsemble(Policy):
         return list(dict.fromkeys(keys))
 
     @classmethod
-    def learns_from_not_imitated(cls, config: EnsembleConfig) -> bool:
-        return any(DiffusionPolicy.learns_from_not_imitated(c) for c in config.members)
-
-    @classmethod
-    def knows_only_its_training_tasks(cls, config: EnsembleConfig) -> bool:
-        return any(DiffusionPolicy.knows_only_its_training_tasks(c) for c in config.members)
+    def unseen_instructions(cls, config: EnsembleConfig, contract: Contract, instructions: Any) -> list[str]:
+        """The instructions some member cannot take."""
+        unseen = {
+            i for c in config.members for i in DiffusionPolicy.unseen_instructions(c, contract, instructions)
+        }
+        return sorted(unseen)
 
     def sample_with(self, sampler: str = "", steps: int = 0) -> None:
         for member in self.policies:
@@ -168,6 +152,9 @@ class DiffusionEnsemble(Policy):
         for member in self.policies:
             member.compile_for_inference()
         return self
+
+    def frozen_prefixes(self) -> list[str]:
+        return [f"members.{i}.{p}" for i, m in enumerate(self.policies) for p in m.frozen_prefixes()]
 
     def save_assets(self, folder: Path) -> None:
         for i, member in enumerate(self.policies):
@@ -197,14 +184,22 @@ class DiffusionEnsemble(Policy):
     ) -> Tensor:
         return self.lead.sample_from_tokens(self.tokens(obs), noise, generator, denoiser=self.denoiser)
 
-    def observe(self, frame: Batch) -> list[Any]:
-        return [m.observe(frame) for m in self.policies]
+    def observe(self, frame: Batch) -> Tensor:
+        """The members' frame features joined (B, sum F_i)."""
+        return torch.cat([m.observe(frame) for m in self.policies], dim=-1)
 
-    def chunk_from_history(self, history: list[Any], noise: Tensor | None) -> Tensor:
+    def chunk_from_history(
+        self,
+        history: Tensor,
+        current: Batch,
+        noise: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        parts = history.split([m.frame_dim for m in self.policies], dim=-1)  # per member (B, n_obs, F_i)
         tokens = torch.cat(
-            [m.history_tokens([kept[i] for kept in history]) for i, m in enumerate(self.policies)], dim=-1
+            [m.tokens_from_features(p, current.get(TASK)) for m, p in zip(self.policies, parts)], dim=-1
         )
-        return self.lead.sample_from_tokens(tokens, noise, denoiser=self.denoiser)
+        return self.lead.sample_from_tokens(tokens, noise, generator, denoiser=self.denoiser)
 
 
 def joined_contract(contracts: Sequence[Contract], names: Sequence[str]) -> Contract:

@@ -14,7 +14,15 @@ import torch
 from torch import Tensor, nn
 
 from honed.features import ACTION, IMAGE_PREFIX, PRIVILEGED, STATE, TASK, Features, image_key
-from honed.policies.base import Batch, Policy, register_policy
+from honed.policies.base import (
+    Batch,
+    EncodesFrames,
+    Policy,
+    SamplesNoise,
+    ScoresActions,
+    TrainsOnStagedMistakes,
+    register_policy,
+)
 from honed.policies.contract import Contract
 from honed.policies.diffusion.config import DiffusionConfig
 from honed.policies.diffusion.denoisers import DENOISERS, Denoiser, compile_for_sampling, sampling_compiled
@@ -33,8 +41,8 @@ def _tasks_of(value: Any, batch_size: int) -> list[str]:
     return tasks
 
 
-@register_policy("diffusion", DiffusionConfig)
-class DiffusionPolicy(Policy):
+@register_policy("diffusion")
+class DiffusionPolicy(Policy, SamplesNoise, EncodesFrames, ScoresActions, TrainsOnStagedMistakes):
     """Conditional denoiser over action chunks with DDPM/DDIM or flow-matching sampling."""
 
     config: DiffusionConfig
@@ -73,7 +81,9 @@ class DiffusionPolicy(Policy):
         # where the cameras' features lie in each token: after the state's, before the language's
         state_dim = config.state_dim if self.vector_keys else 0
         self.image_span = slice(state_dim, state_dim + config.image_dim * len(self.image_keys))
-        self.token_dim = self.image_span.stop + (config.language_dim if self.language is not None else 0)
+        self.frame_dim = self.image_span.stop
+        """Features per encoded frame (what :meth:`observe` returns): state, cameras."""
+        self.token_dim = self.frame_dim + (config.language_dim if self.language is not None else 0)
         """Features per observation token: state, cameras, language."""
         self.denoiser = DENOISERS.get(config.denoiser).build(config, self.action_dim, self.token_dim)
         self.sample_with()
@@ -90,8 +100,11 @@ class DiffusionPolicy(Policy):
         return {"sampler": self.objective.sampler, "num_inference_steps": self.objective.steps}
 
     @classmethod
-    def knows_only_its_training_tasks(cls, config: DiffusionConfig) -> bool:
-        return bool(config.language == "embedding")
+    def unseen_instructions(cls, config: DiffusionConfig, contract: Contract, instructions: Any) -> list[str]:
+        """A learned task embedding knows only the contract's ``tasks``: the other ``instructions``."""
+        if config.language != "embedding":
+            return []
+        return sorted(set(instructions) - set(contract.tasks))
 
     def _pose_head(self, config: DiffusionConfig, contract: Contract) -> PrivilegedPoseHead | None:
         """The training-only object-pose regression of ``privileged_aux_weight`` (None when off)."""
@@ -117,7 +130,8 @@ class DiffusionPolicy(Policy):
         if config.language == "embedding":
             return TaskEmbedding(list(contract.tasks), config.language_dim)
         if config.language == "text":
-            saved = checkpoint_dir / SAVED_DIR if checkpoint_dir is not None else None
+            kept = config.save_text_model  # else rebuilt from text_model, not from the checkpoint
+            saved = checkpoint_dir / SAVED_DIR if checkpoint_dir is not None and kept else None
             return TextEncoder(config.text_model, config.language_dim, saved=saved)
         return None
 
@@ -132,8 +146,14 @@ class DiffusionPolicy(Policy):
         self.__dict__["_compiled_encode"] = compile_for_sampling(self._encode_frames)
         return self
 
+    def frozen_prefixes(self) -> list[str]:
+        """The text model when ``save_text_model`` is off: rebuilt from ``text_model`` on loading."""
+        if isinstance(self.language, TextEncoder) and not self.config.save_text_model:
+            return ["language.model."]
+        return []
+
     def save_assets(self, folder: Path) -> None:
-        if isinstance(self.language, TextEncoder):
+        if isinstance(self.language, TextEncoder) and self.config.save_text_model:
             self.language.save_parts(folder / SAVED_DIR)
 
     @staticmethod
@@ -206,7 +226,7 @@ class DiffusionPolicy(Policy):
             parts.append(self.image_encoders[camera](self.normalizer.normalize(key, frames[key])))
         return torch.cat(parts, dim=-1)  # (N, F)
 
-    def _with_language(self, features: Tensor, tasks: Any) -> Tensor:
+    def tokens_from_features(self, features: Tensor, tasks: Any) -> Tensor:
         """Frame features (B, S, F) -> tokens (B, S, F + L) with the task's feature on every frame."""
         if self.language is None:
             return features
@@ -224,7 +244,7 @@ class DiffusionPolicy(Policy):
             )
         flat = {k: obs[k].flatten(0, 1) for k in self.vector_keys + self.image_keys}
         features = self.encode_frames(flat).unflatten(0, (batch, steps))  # (B, n_obs, F)
-        return self._with_language(features, obs.get(TASK))
+        return self.tokens_from_features(features, obs.get(TASK))
 
     # ---- training -----------------------------------------------------------------------------
     def _loss_terms(self, batch: Batch) -> tuple[Tensor, Tensor]:
@@ -293,7 +313,8 @@ class DiffusionPolicy(Policy):
                 f"noise has shape {tuple(noise.shape)}, expected {self.noise_shape(tokens.shape[0])}"
             )
         denoiser = self.denoiser if denoiser is None else denoiser
-        sample = self.objective.sample(denoiser, tokens, noise.to(tokens.dtype), generator)  # (B, H, A)
+        noise = noise.to(tokens.device, tokens.dtype)
+        sample = self.objective.sample(denoiser, tokens, noise, generator)  # (B, H, A)
         return self.normalizer.unnormalize(ACTION, sample)
 
     @torch.inference_mode()
@@ -302,14 +323,16 @@ class DiffusionPolicy(Policy):
     ) -> Tensor:
         return self.sample_from_tokens(self.tokens(obs), noise, generator)
 
-    def observe(self, frame: Batch) -> tuple[Tensor, Any]:
+    def observe(self, frame: Batch) -> Tensor:
         self._check_frames(frame, leading=1)
-        return self.encode_frames(frame), frame.get(TASK)
+        return self.encode_frames(frame)  # (B, F)
 
-    def history_tokens(self, history: list[Any]) -> Tensor:
-        """Observation tokens (B, n_obs, F) from what :meth:`observe` kept (oldest first)."""
-        features = torch.stack([h[0] for h in history], dim=1)  # (B, n_obs, F)
-        return self._with_language(features, history[-1][1])
-
-    def chunk_from_history(self, history: list[Any], noise: Tensor | None) -> Tensor:
-        return self.sample_from_tokens(self.history_tokens(history), noise)
+    def chunk_from_history(
+        self,
+        history: Tensor,
+        current: Batch,
+        noise: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        tokens = self.tokens_from_features(history, current.get(TASK))  # (B, n_obs, F + L)
+        return self.sample_from_tokens(tokens, noise, generator)

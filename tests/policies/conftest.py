@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from honed.arms import SO101
+from honed.cli import bounded
 from honed.data.layout import StoreInfo
 from honed.data.store import EpisodeStore
 from honed.data.synthetic import SyntheticRobot, SyntheticTeleop
 from honed.features import ACTION, STATE, TASK, Feature, Features, image_key
-from honed.policies import Contract, DiffusionConfig, DiffusionPolicy
+from honed.policies import Contract, DiffusionConfig, DiffusionPolicy, Policy, PolicyConfig
 
 
 def record_store(
@@ -118,6 +121,68 @@ def frame_of(batch: dict, step: int = -1) -> dict:
             if k not in (ACTION, "action_is_pad")}  # fmt: skip
 
 
+@dataclass
+class HoldConfig(PolicyConfig):
+    """A policy without a sampler (a test double): it holds the arm near where it is."""
+
+    backbone_seed: int = bounded(0, ge=0)
+    """Seed the frozen backbone is rebuilt from (its stand-in for a pretrained source)."""
+
+
+class HoldPolicy(Policy):
+    """Predicts the current joint positions times a trained gain, plus a frozen backbone's small
+    correction, for every step of the chunk: no sampler, no noise, no per-frame encoding. Every chunk
+    it computes is logged as (the history's states (B, n_obs, S), the chunk)."""
+
+    name = "hold"
+    config_class = HoldConfig
+
+    def __init__(self, config: HoldConfig, contract: Contract, checkpoint_dir: Path | None = None):
+        super().__init__(config, contract, checkpoint_dir)
+        self.backbone = nn.Linear(12, 6)
+        with torch.no_grad():
+            g = torch.Generator().manual_seed(config.backbone_seed)
+            self.backbone.weight.copy_(torch.randn(6, 12, generator=g) * 1e-3)
+            self.backbone.bias.zero_()
+        self.backbone.requires_grad_(False)
+        self.gain = nn.Parameter(torch.ones(6))
+        self.log: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    @classmethod
+    def input_keys(cls, config: HoldConfig, features: Features) -> list[str]:
+        return [STATE]
+
+    def frozen_prefixes(self) -> list[str]:
+        return ["backbone."]
+
+    def predict_chunk(
+        self, obs: dict, noise: torch.Tensor | None = None, generator: object = None
+    ) -> torch.Tensor:
+        if noise is not None:
+            raise ValueError("a hold policy samples no noise")
+        state = obs[STATE].float()  # (B, n_obs, 12)
+        action = state[:, -1, :6] * self.gain + self.backbone(state[:, -1])  # (B, 6)
+        chunk = action[:, None].expand(-1, self.contract.horizon, -1)  # (B, H, 6)
+        self.log.append((state.clone(), chunk.clone()))
+        return chunk
+
+    def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        loss = (self.predict_chunk(batch) - batch[ACTION]).square().mean()
+        return loss, {"loss": float(loss.detach())}
+
+
+def make_hold_policy(
+    n_obs_steps: int = 2, horizon: int = 4, n_action_steps: int = 2, seed: int = 0
+) -> HoldPolicy:
+    cfg = HoldConfig(
+        n_obs_steps=n_obs_steps, horizon=horizon, n_action_steps=n_action_steps, backbone_seed=seed
+    )
+    items = {STATE: SO101.state_feature(), ACTION: SO101.action_feature()}
+    contract = Contract(Features(items), {STATE: unit_stats(12), ACTION: unit_stats(6)}, 30.0, n_obs_steps,
+                        horizon, n_action_steps)  # fmt: skip
+    return HoldPolicy(cfg, contract).eval()
+
+
 @pytest.fixture(scope="session")
 def pk() -> SimpleNamespace:
     """The builders above, for tests (importlib mode does not put conftest on sys.path)."""
@@ -129,4 +194,6 @@ def pk() -> SimpleNamespace:
         make_batch=make_batch,
         frame_of=frame_of,
         record_store=record_store,
+        HoldPolicy=HoldPolicy,
+        make_hold_policy=make_hold_policy,
     )

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from honed.features import Features, image_key
-from honed.policies import DiffusionEnsemble, load_policy, save_policy
+from honed.policies import ChunkExecutor, DiffusionEnsemble, load_policy, save_policy
 from honed.policies.cli import main as train_main
 from honed.policies.diffusion.ensemble import join_policies
 from honed.sim.evaluate import EvalConfig, evaluate
@@ -33,9 +33,10 @@ def test_an_ensemble_of_one_policy_twice_samples_what_the_policy_samples(pk):
     torch.testing.assert_close(
         ensemble.predict_chunk(batch, noise=noise), policy.predict_chunk(batch, noise=noise)
     )
-    for step in range(2):  # the control-loop path: history kept per member, one chunk planned
+    runs = ChunkExecutor(ensemble, 2), ChunkExecutor(policy, 2)
+    for step in range(2):  # the control-loop path: encodings kept per member, one chunk planned
         frame = pk.frame_of(batch, step)
-        torch.testing.assert_close(ensemble.select_action(frame, noise), policy.select_action(frame, noise))
+        torch.testing.assert_close(runs[0].act(frame, noise), runs[1].act(frame, noise))
 
 
 def test_one_euler_step_lands_on_the_mean_of_the_members_chunks(pk):

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from honed.features import ACTION, STATE, image_key
-from honed.policies import UnsafeActionError
 from honed.policies.diffusion.denoisers import DENOISERS
 
 VARIANTS = [
@@ -71,67 +70,16 @@ def test_ddpm_sampling_draws_its_step_noise_from_the_generator(pk):
     torch.testing.assert_close(a, b)
 
 
-def test_select_action_executes_n_action_steps_then_replans(pk):
-    policy = pk.make_policy(("front",), n_action_steps=3).eval()
-    batch = pk.make_batch(policy, batch=2)
-    calls = []
-    original = policy.chunk_from_history
-    policy.chunk_from_history = lambda history, noise: calls.append(len(history)) or original(history, noise)
-    actions = [policy.select_action(pk.frame_of(batch)) for _ in range(7)]
-    assert [a.shape for a in actions] == [(2, 6)] * 7
-    assert calls == [policy.config.n_obs_steps] * 3  # steps 0, 3 and 6 plan a chunk
-    policy.reset()
-    policy.select_action(pk.frame_of(batch))
-    assert len(calls) == 4
-
-
-def test_executed_steps_can_be_chosen_at_deployment_within_the_horizon(pk):
-    policy = pk.make_policy(n_action_steps=3).eval()  # horizon 8
-    batch = pk.make_batch(policy, batch=1)
-    calls = []
-    original = policy.chunk_from_history
-    policy.chunk_from_history = lambda history, noise: calls.append(1) or original(history, noise)
-    policy.execute_steps(2)
-    for _ in range(7):
-        policy.select_action(pk.frame_of(batch))
-    assert len(calls) == 4  # steps 0, 2, 4 and 6 plan a chunk
-    assert policy.contract.n_action_steps == 3  # the contract keeps what training fixed
-    for bad in (0, 9):
-        with pytest.raises(
-            ValueError, match=rf"n_action_steps \({bad}\) must be between 1 and .* horizon \(8\)"
-        ):
-            policy.execute_steps(bad)
-    assert policy.n_action_steps == 2
-
-
-def test_frames_are_encoded_only_when_a_chunk_will_read_them(pk):
-    policy = pk.make_policy(n_action_steps=3).eval()  # n_obs_steps = 2
-    batch = pk.make_batch(policy, batch=1)
-    encoded, clock = [], {"step": 0}
-    original = policy.observe
-    policy.observe = lambda frame: encoded.append(clock["step"]) or original(frame)
-    for step in range(7):
-        clock["step"] = step
-        policy.select_action(pk.frame_of(batch))
-    assert encoded == [0, 2, 3, 5, 6]  # chunks at steps 0, 3, 6 read frames (0, 0), (2, 3), (5, 6)
-
-
 def test_history_path_equals_the_batch_path(pk):
     policy = pk.make_policy(("front",)).eval()
     batch = pk.make_batch(policy, batch=2)
     noise = policy.sample_noise(2, torch.Generator().manual_seed(3))
     expected = policy.predict_chunk(batch, noise=noise)
-    history = [policy.observe(pk.frame_of(batch, step)) for step in range(policy.config.n_obs_steps)]
-    torch.testing.assert_close(policy.chunk_from_history(history, noise), expected, rtol=1e-4, atol=1e-5)
-
-
-def test_non_finite_actions_never_leave_the_policy(pk):
-    policy = pk.make_policy().eval()
-    batch = pk.make_batch(policy, batch=1)
-    with torch.no_grad():
-        policy.denoiser.film.bias.fill_(float("nan"))
-    with pytest.raises(UnsafeActionError, match="non-finite action"):
-        policy.select_action(pk.frame_of(batch))
+    history = torch.stack(
+        [policy.observe(pk.frame_of(batch, t)) for t in range(policy.config.n_obs_steps)], 1
+    )
+    chunk = policy.chunk_from_history(history, pk.frame_of(batch), noise)  # (B, n_obs, F) encodings
+    torch.testing.assert_close(chunk, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_object_poses_join_the_state_vector(pk):
