@@ -175,10 +175,13 @@ def write_index(result: Mapping[str, Any], videos: Mapping[str, list[str]], path
 
 
 class EpisodeRecorder:
-    """Keeps every world's physics state during a wave, then renders chosen episodes to MP4.
+    """Keeps every world's physics state while episodes run, then renders chosen episodes to MP4.
 
     States (qpos and goal markers) are cheap to keep for all worlds, so videos show the episodes that
     actually succeeded or failed, rendered afterwards from exactly the states the evaluation visited.
+    Worlds run episodes one after another: :meth:`finish` renders the episode a world just ended
+    (while a kind still lacks videos), and :meth:`capture`, called after the worlds' resets, keeps the
+    states the next step starts from.
     """
 
     def __init__(
@@ -192,6 +195,8 @@ class EpisodeRecorder:
         self.folder, self.per_kind, self.fps, self.camera, self.size = folder, per_kind, fps, camera, size
         self.written: dict[str, list[str]] = {"success": [], "failure": []}
         self.states: list[dict[str, np.ndarray]] = []
+        self.starts: np.ndarray = np.zeros(0, dtype=np.int64)
+        """Index in ``states`` of each world's episode's first state."""
 
     @property
     def full(self) -> bool:
@@ -199,28 +204,35 @@ class EpisodeRecorder:
 
     def begin(self, env: Any) -> None:
         self.states = []
-        self.capture(env, [])
+        self.starts = np.zeros(env.num_envs, dtype=np.int64)
+        self.capture(env)
 
-    def capture(self, env: Any, active: Sequence[bool]) -> None:
+    def capture(self, env: Any) -> None:
+        """Keep every world's current state (none once every kind has its videos)."""
         if self.full:
             return
         arrays = env.core.backend.arrays()
         self.states.append({k: np.array(arrays[k]) for k in ("qpos", "mocap_pos", "mocap_quat")})
 
-    def keep(self, env: Any, wave: Sequence[Mapping[str, Any]], first_seed: int) -> None:
-        """Render this wave's episodes while a kind still lacks videos."""
-        for episode in wave:
-            kind = "success" if episode["success"] else "failure"
-            if len(self.written[kind]) >= self.per_kind or not self.states:
-                continue
-            frames = self._render(env, int(episode["seed"]) - first_seed, int(episode["length"]))
+    def finish(self, env: Any, world: int, episode: Mapping[str, Any]) -> None:
+        """Render the episode ``world`` just ended if its kind still lacks videos; the world's next
+        episode starts at the next captured state."""
+        kind = "success" if episode["success"] else "failure"
+        start, length = int(self.starts[world]), int(episode["length"])
+        if len(self.written[kind]) < self.per_kind:
             from honed.media import write_mp4
 
             name = f"{kind}_seed{episode['seed']}.mp4"
-            write_mp4(frames, self.folder / name, fps=self.fps)
+            write_mp4(self._render(env, world, self.states[start : start + max(length, 1)]),
+                      self.folder / name, fps=self.fps)  # fmt: skip
             self.written[kind].append(f"videos/{name}")
+        self.starts[world] = len(self.states)
+        drop = int(self.starts.min())  # states no running episode reaches back to
+        if drop:
+            del self.states[:drop]
+            self.starts -= drop
 
-    def _render(self, env: Any, world: int, length: int) -> list[np.ndarray]:
+    def _render(self, env: Any, world: int, states: Sequence[dict[str, np.ndarray]]) -> list[np.ndarray]:
         import mujoco
 
         from honed.sim.render import BatchRenderer
@@ -230,7 +242,7 @@ class EpisodeRecorder:
         renderer = BatchRenderer(model, (self.camera,), *self.size)
         frames = []
         try:
-            for state in self.states[: max(length, 1)]:
+            for state in states:
                 data.qpos[:] = state["qpos"][world]
                 data.mocap_pos[:], data.mocap_quat[:] = state["mocap_pos"][world], state["mocap_quat"][world]
                 mujoco.mj_forward(model, data)

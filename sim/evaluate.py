@@ -6,7 +6,9 @@
 Episode k starts from the reset seed ``seed + k`` (from ``HELD_OUT_SEED`` by default, scenes no
 recording or in-training evaluation draws), so evaluations with the same seed meet the same initial
 states and can be compared pairwise. The policy's sampling noise is drawn per episode from its seed
-as well (common random numbers). The checkpoint's contract is checked against the task's features
+as well (common random numbers). Every world runs episodes one after another, the policy driven by
+one ``ChunkExecutor``: when a world's episode ends, its slot alone resets and the next seed starts
+there, whichever world it is. The checkpoint's contract is checked against the task's features
 before any episode runs, and a task it was not trained on is refused unless ``allow_other_task``.
 Seeds whose scenes the checkpoint's training dataset recorded are reported as a warning. Writes
 ``results.json`` (summary + per-episode results), ``eval.png``,
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,8 @@ from tqdm import tqdm
 
 from honed.cli import Verb, bounded
 from honed.features import IMAGE_PREFIX, Features
+from honed.policies.base import SamplesNoise
+from honed.policies.executor import ChunkExecutor, describe
 from honed.sim.eval_report import (
     EpisodeRecorder,
     checkpoint_labels,
@@ -192,47 +196,81 @@ def seed_warnings(checkpoint: str, task: str, seeds: range) -> list[str]:
     ]
 
 
-def _noise(policy: Any, generators: list[torch.Generator], scale: float) -> torch.Tensor:
-    shape = policy.noise_shape(1)[1:]
-    return scale * torch.stack([torch.randn(shape, generator=g) for g in generators])  # (N, H, A)
+def episode_noise(policy: SamplesNoise, generators: Sequence[torch.Generator], scale: float) -> torch.Tensor:
+    """One initial noise per world (N, ...), each from its episode's generator, times ``scale``."""
+    return scale * torch.cat([policy.sample_noise(1, g) for g in generators])  # (N, H, A)
 
 
-def run_wave(
-    policy: Any,
+def episode_result(info: dict[str, Any], world: int, seed: int, success: bool) -> dict[str, Any]:
+    """What an evaluation keeps of the episode world ``world`` ended on this step."""
+    episode: dict[str, Any] = {
+        "seed": seed,
+        "success": success,
+        "return": float(info["episode_return"][world]),
+        "length": int(info["episode_length"][world]),
+        "diverged": bool(info["diverged"][world]),
+    }
+    ending = info["endings"][world] if "endings" in info else ""  # where the task names how an attempt stood
+    if ending and not success:
+        episode["ending"] = ending
+    return episode
+
+
+def run_episodes(
+    executor: ChunkExecutor,
     env: Any,
-    first_seed: int,
-    count: int,
-    recorder: EpisodeRecorder | None,
+    seeds: Sequence[int],
+    recorder: EpisodeRecorder | None = None,
     noise_scale: float = 1.0,
-) -> list[dict]:
-    """Episodes ``first_seed .. first_seed + count - 1`` on the env's first ``count`` worlds."""
-    obs = env.reset(seed=first_seed)
-    policy.reset()
+    on_episode: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """One episode per reset seed in ``seeds`` (at least ``env.num_envs``); results in seed order.
+
+    Every world runs episodes one after another: world i starts with ``seeds[i]``, and when its
+    episode ends its executor slot resets alone and the next seed not yet started begins on it
+    (``env.reset(seed=..., mask=...)``), while the other worlds go on. The episode of seed s meets the
+    scene of seed s and, for a policy that samples, draws its initial noise from a generator seeded s
+    every step, whichever world runs it. ``on_episode`` hears of each result as it ends.
+    """
     n = env.num_envs
-    generators = [torch.Generator().manual_seed(first_seed + i) for i in range(n)]
-    results: list[dict[str, Any] | None] = [None] * n
+    running: list[int | None] = list(seeds[:n])  # each world's episode seed (None: no episode left)
+    pending = iter(seeds[n:])
+    policy = executor.policy
+    sampler = policy if isinstance(policy, SamplesNoise) else None
+    generators = [torch.Generator().manual_seed(int(s)) for s in seeds[:n]]
     ever_success = np.zeros(n, dtype=bool)
+    results: dict[int, dict[str, Any]] = {}
+    obs = env.reset(seed=list(seeds[:n]))
+    executor.reset()
     if recorder is not None:
         recorder.begin(env)
-    while any(r is None for r in results[:count]):
-        device = next(policy.parameters()).device
-        frame = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in obs.items()}
-        noise = _noise(policy, generators, noise_scale).to(device)  # (N, H, A)
-        action = policy.select_action(frame, noise=noise)  # (N, A)
+    while any(s is not None for s in running):
+        noise = None if sampler is None else episode_noise(sampler, generators, noise_scale)
+        action = executor.act(obs, noise)  # (N, A)
         obs, _, terminated, _, info = env.step(action.cpu())
+        ever_success |= info["success"].numpy() | terminated.cpu().numpy()
+        done = info["done"].numpy()
+        starts: dict[int, int] = {}
+        for i in np.flatnonzero(done):
+            seed = running[i]
+            if seed is None:
+                continue
+            results[seed] = episode_result(info, i, seed, bool(ever_success[i]))
+            if recorder is not None:
+                recorder.finish(env, int(i), results[seed])
+            if on_episode is not None:
+                on_episode(results[seed])
+            running[i] = next(pending, None)
+            if running[i] is not None:
+                starts[int(i)] = running[i]
+                generators[i] = torch.Generator().manual_seed(running[i])
+                ever_success[i] = False
+        if starts:
+            obs = env.reset(seed=list(starts.values()), mask=np.isin(np.arange(n), list(starts)))
+        executor.reset(done)
         if recorder is not None:
-            recorder.capture(env, [r is None for r in results])
-        ever_success |= info["success"].numpy() | terminated.numpy()
-        for i in np.flatnonzero(info["done"].numpy()):
-            if results[i] is None:
-                episode = {"seed": first_seed + int(i), "success": bool(ever_success[i]),
-                           "return": float(info["episode_return"][i]), "length": int(info["episode_length"][i]),
-                           "diverged": bool(info["diverged"][i])}  # fmt: skip
-                ending = info.get("endings", [""] * n)[i]  # where the task names how an attempt stood
-                if ending and not ever_success[i]:
-                    episode["ending"] = ending
-                results[i] = episode
-    return [r for r in results[:count] if r is not None]
+            recorder.capture(env)
+    return [results[s] for s in seeds]
 
 
 def evaluate_policy(
@@ -250,20 +288,7 @@ def evaluate_policy(
     warnings = [*warnings, *task_warnings]
     for line in warnings:
         print(f"honed-eval: warning: {line}", file=sys.stderr)
-    try:  # 0 restores the contract's own, also on a policy an earlier evaluation overrode
-        policy.execute_steps(cfg.n_action_steps or contract.n_action_steps)
-    except ValueError as err:
-        raise SystemExit(f"honed-eval: {err}; pass n_action_steps=0 for the checkpoint's own") from err
-    try:
-        policy.sample_with(cfg.sampler, cfg.num_inference_steps)
-    except ValueError as err:
-        raise SystemExit(
-            f"honed-eval: {err}; pass sampler= and num_inference_steps=0 for the checkpoint's own"
-        ) from err
-    if not 0 <= cfg.noise_scale < float("inf"):
-        raise SystemExit(
-            f"honed-eval: noise_scale ({cfg.noise_scale}) must be a finite factor >= 0: pass 1 for the trained distribution"
-        )
+    executor = drive(policy, cfg)
     if out and cfg.videos and cfg.backend not in TWIN_BACKENDS:
         raise SystemExit(
             f"honed-eval: videos are rendered from the twin; backend={cfg.backend} needs videos=0"
@@ -271,32 +296,31 @@ def evaluate_policy(
     options = env_options(contract) | (
         {"episode_seconds": cfg.episode_seconds} if cfg.episode_seconds > 0 else {}
     )
-    env = make_batched_env(cfg.task, min(cfg.num_envs, cfg.episodes), backend=cfg.backend, **options)
+    env = make_batched_env(cfg.task, executor.num_envs, backend=cfg.backend, **options)
     try:
         contract.check(env.features, float(env.cfg.control_hz), where=f"{cfg.backend} task {cfg.task!r}")
         check_instructions(contract, policy, env.instructions, cfg.task)
         recorder = (
             EpisodeRecorder(out / "videos", cfg.videos, contract.control_hz) if out and cfg.videos else None
         )
-        episodes: list[dict[str, Any]] = []
         bar = tqdm(total=cfg.episodes, desc=f"eval {cfg.task}", disable=not cfg.progress)
+        wins: list[bool] = []
+
+        def tick(episode: dict[str, Any]) -> None:
+            wins.append(episode["success"])
+            bar.update(1)
+            bar.set_postfix(success=f"{np.mean(wins):.2f}")
+
         policy.eval()
-        for first in range(0, cfg.episodes, env.num_envs):
-            count = min(env.num_envs, cfg.episodes - first)
-            wave = run_wave(policy, env, cfg.seed + first, count, recorder, cfg.noise_scale)
-            if recorder is not None:
-                recorder.keep(env, wave, first_seed=cfg.seed + first)
-            episodes += wave
-            bar.update(count)
-            bar.set_postfix(success=f"{np.mean([e['success'] for e in episodes]):.2f}")
+        seeds = range(cfg.seed, cfg.seed + cfg.episodes)
+        episodes = run_episodes(executor, env, seeds, recorder, cfg.noise_scale, tick)
         bar.close()
     finally:
         env.close()
     result = {
         "task": cfg.task,
         **summarize(episodes),
-        "n_action_steps": policy.n_action_steps,
-        **policy.sampling(),
+        **describe(executor),
         "noise_scale": cfg.noise_scale,
         "contract_digest": contract.digest,
         "trained_tasks": list(contract.trained_tasks),
@@ -307,6 +331,33 @@ def evaluate_policy(
     if out is not None:
         write_outputs(result, cfg, out, recorder.written if recorder else {})
     return result
+
+
+def drive(policy: Any, cfg: EvalConfig) -> ChunkExecutor:
+    """The executor running ``policy`` in ``cfg``'s worlds with its executed steps, the policy set to
+    ``cfg``'s sampler (the checkpoint's own for empty / 0); SystemExit naming the field otherwise."""
+    try:
+        executor = ChunkExecutor(policy, min(cfg.num_envs, cfg.episodes), cfg.n_action_steps)
+    except ValueError as err:
+        raise SystemExit(f"honed-eval: {err}; pass n_action_steps=0 for the checkpoint's own") from err
+    if not 0 <= cfg.noise_scale < float("inf"):
+        raise SystemExit(
+            f"honed-eval: noise_scale ({cfg.noise_scale}) must be a finite factor >= 0: pass 1 for the trained distribution"
+        )
+    if not isinstance(policy, SamplesNoise):
+        if cfg.sampler or cfg.num_inference_steps or cfg.noise_scale != 1:
+            raise SystemExit(
+                f"honed-eval: a {policy.name} policy samples no noise: leave sampler, num_inference_steps "
+                "and noise_scale unset"
+            )
+        return executor
+    try:  # empty / 0 restore the checkpoint's own, also on a policy an earlier evaluation overrode
+        policy.sample_with(cfg.sampler, cfg.num_inference_steps)
+    except ValueError as err:
+        raise SystemExit(
+            f"honed-eval: {err}; pass sampler= and num_inference_steps=0 for the checkpoint's own"
+        ) from err
+    return executor
 
 
 def write_outputs(result: dict[str, Any], cfg: EvalConfig, out: Path, videos: dict[str, list[str]]) -> None:

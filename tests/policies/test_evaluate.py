@@ -31,7 +31,7 @@ def seven_joint_policy(pk) -> DiffusionPolicy:
 def test_a_policy_with_other_action_features_is_refused_before_any_episode(pk, monkeypatch):
     import honed.sim.evaluate as ev
 
-    monkeypatch.setattr(ev, "run_wave", lambda *a, **k: pytest.fail("an episode ran"))
+    monkeypatch.setattr(ev, "run_episodes", lambda *a, **k: pytest.fail("an episode ran"))
     with pytest.raises(ContractError, match=r"action: float32\[7\] vs float32\[6\]"):
         evaluate_policy(
             seven_joint_policy(pk), EvalConfig(task="pick_cube", episodes=2, num_envs=2, progress=False)
@@ -41,7 +41,7 @@ def test_a_policy_with_other_action_features_is_refused_before_any_episode(pk, m
 def test_a_policy_trained_with_the_camera_elsewhere_is_refused_before_any_episode(pk, monkeypatch):
     import honed.sim.evaluate as ev
 
-    monkeypatch.setattr(ev, "run_wave", lambda *a, **k: pytest.fail("an episode ran"))
+    monkeypatch.setattr(ev, "run_episodes", lambda *a, **k: pytest.fail("an episode ran"))
     base = pk.make_contract(("front",), cfg=pk.tiny_config())
     elsewhere = "on world at 0.500 0.000 0.300 m, quat 0.648 0.284 0.284 0.648, fovy 40.0 deg"
     front = dataclasses.replace(base.features[image_key("front")], placement=elsewhere)
@@ -56,7 +56,7 @@ def test_a_policy_trained_with_the_camera_elsewhere_is_refused_before_any_episod
 def test_a_task_embedding_refuses_instructions_it_never_saw(pk, monkeypatch):
     import honed.sim.evaluate as ev
 
-    monkeypatch.setattr(ev, "run_wave", lambda *a, **k: pytest.fail("an episode ran"))
+    monkeypatch.setattr(ev, "run_episodes", lambda *a, **k: pytest.fail("an episode ran"))
     policy = pk.make_policy(language="embedding")
     with pytest.raises(ContractError, match="never saw"):
         evaluate_policy(policy, EvalConfig(task="pick_cube", episodes=2, num_envs=2, progress=False))
@@ -85,7 +85,7 @@ def test_episodes_are_paired_by_seed(pk):
 def test_executed_steps_beyond_the_horizon_are_refused_before_any_episode(pk, monkeypatch):
     import honed.sim.evaluate as ev
 
-    monkeypatch.setattr(ev, "run_wave", lambda *a, **k: pytest.fail("an episode ran"))
+    monkeypatch.setattr(ev, "run_episodes", lambda *a, **k: pytest.fail("an episode ran"))
     cfg = EvalConfig(task="pick_cube", episodes=2, num_envs=2, n_action_steps=9, progress=False)
     with pytest.raises(SystemExit, match=r"n_action_steps \(9\).*horizon \(8\).*n_action_steps=0"):
         evaluate_policy(pk.make_policy(), cfg)
@@ -95,7 +95,7 @@ def test_an_evaluation_executes_and_records_the_steps_it_was_given(pk):
     policy = pk.make_policy().eval()  # the contract executes 4 of 8
     plans = []
     original = policy.chunk_from_history
-    policy.chunk_from_history = lambda history, noise: plans.append(1) or original(history, noise)
+    policy.chunk_from_history = lambda history, *args: plans.append(1) or original(history, *args)
     cfg = EvalConfig(task="pick_cube", episodes=2, num_envs=2, episode_seconds=0.5, progress=False)
     assert evaluate_policy(policy, cfg)["n_action_steps"] == 4
     own, plans[:] = len(plans), []
@@ -121,7 +121,9 @@ def test_an_evaluation_scales_the_initial_noise_it_was_given(pk):
     policy = pk.make_policy().eval()
     seen = []
     original = policy.chunk_from_history
-    policy.chunk_from_history = lambda history, noise: seen.append(noise) or original(history, noise)
+    policy.chunk_from_history = lambda history, current, noise: (
+        seen.append(noise) or original(history, current, noise)
+    )
     cfg = EvalConfig(task="pick_cube", episodes=2, num_envs=2, episode_seconds=0.1, progress=False)
     assert evaluate_policy(policy, cfg)["noise_scale"] == 1.0
     result = evaluate_policy(policy, dataclasses.replace(cfg, noise_scale=0.5))
@@ -135,7 +137,7 @@ def test_an_evaluation_scales_the_initial_noise_it_was_given(pk):
 def test_a_noise_scale_that_is_no_factor_is_refused_before_any_episode(pk, monkeypatch, scale):
     import honed.sim.evaluate as ev
 
-    monkeypatch.setattr(ev, "run_wave", lambda *a, **k: pytest.fail("an episode ran"))
+    monkeypatch.setattr(ev, "run_episodes", lambda *a, **k: pytest.fail("an episode ran"))
     with pytest.raises(SystemExit, match=r"noise_scale \(.*\) must be a finite factor >= 0"):
         evaluate_policy(
             pk.make_policy(), EvalConfig(task="pick_cube", episodes=2, noise_scale=scale, progress=False)
@@ -152,7 +154,7 @@ def test_a_sampler_the_checkpoint_cannot_take_is_refused_before_any_episode(
 ):
     import honed.sim.evaluate as ev
 
-    monkeypatch.setattr(ev, "run_wave", lambda *a, **k: pytest.fail("an episode ran"))
+    monkeypatch.setattr(ev, "run_episodes", lambda *a, **k: pytest.fail("an episode ran"))
     cfg = EvalConfig(task="pick_cube", episodes=2, num_envs=2, progress=False, **override)
     with pytest.raises(SystemExit, match=message + ".*num_inference_steps=0 for the checkpoint's own"):
         evaluate_policy(pk.make_policy(), cfg)
@@ -237,7 +239,7 @@ def test_a_task_the_checkpoint_was_not_trained_on_is_refused_unless_allowed(
     cfg = EvalConfig(checkpoint=str(tmp_path / "ckpt"), task="push_t", episodes=1, num_envs=1, videos=0,
                      episode_seconds=0.1, output=str(tmp_path / "out"), progress=False)  # fmt: skip
     with monkeypatch.context() as m:
-        m.setattr(ev, "run_wave", lambda *a, **k: pytest.fail("an episode ran"))
+        m.setattr(ev, "run_episodes", lambda *a, **k: pytest.fail("an episode ran"))
         with pytest.raises(ContractError, match=r"^task=push_t is not a task the checkpoint was trained on "
                            r"\(pick_cube\): evaluate on pick_cube, or pass allow_other_task=true"):  # fmt: skip
             evaluate(cfg)
