@@ -80,7 +80,7 @@ def plot(cycle_ms: np.ndarray, bound_ms: float, path: Path) -> None:
 
 
 def run_bench(cfg: BusBenchConfig) -> dict[str, Any]:
-    from honed.bench import emit, record_in_docs
+    from honed.benchmarks.results import emit, record_in_docs
     from honed.hardware.bus import make_bus
     from honed.hardware.emulator.process import EmulatorProcess
     from honed.hardware.motors import arm_motors
@@ -127,7 +127,7 @@ def run_bench(cfg: BusBenchConfig) -> dict[str, Any]:
 
 def figures(r: dict[str, Any]) -> list[Any]:
     """The current figures of one arm's bus, with the target on the p99 cycle."""
-    from honed.bench import Figure, met
+    from honed.benchmarks.results import Figure, met
 
     name = f"{r['robot']} bus"
     return [

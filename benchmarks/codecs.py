@@ -118,7 +118,7 @@ def measure_av1(frames: list[np.ndarray], fps: int = 30) -> dict[str, Any]:
 
 
 def run_bench(c: CodecBenchConfig) -> dict[str, Any]:
-    from honed.bench import Figure, emit, record_in_docs
+    from honed.benchmarks.results import Figure, emit, record_in_docs
 
     os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its configuration otherwise
     cv2.setNumThreads(1)

@@ -25,7 +25,7 @@ class ExpertBenchConfig:
 
 
 def bench(cfg: ExpertBenchConfig) -> dict[str, Any]:
-    from honed.bench import Figure, emit, record_in_docs
+    from honed.benchmarks.results import Figure, emit, record_in_docs
 
     rows, result, figures = [], {}, []
     for task in cfg.tasks:

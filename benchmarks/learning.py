@@ -266,7 +266,7 @@ def train_config(c: LearningBenchConfig, store: Path, run: Path) -> Any:
 
 
 def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
-    from honed.bench import emit, record_in_docs
+    from honed.benchmarks.results import emit, record_in_docs
     from honed.policies.train import train
     from honed.sim.evaluate import EvalConfig, evaluate
 
@@ -330,7 +330,7 @@ def settings(command: str) -> dict[str, str]:
 
 def check_docs_section(c: LearningBenchConfig) -> None:
     """Refuse, before any work, a run whose docs section holds a run of other settings (it would be replaced)."""
-    from honed.bench import recorded_command
+    from honed.benchmarks.results import recorded_command
 
     recorded = recorded_command(docs_key(c))
     if recorded is None:
@@ -354,7 +354,7 @@ TARGETS = {("pick_cube", "state"): 0.95, ("place_cube", "state"): 0.90, ("push_t
 
 def figure(out: dict[str, Any]) -> Any:
     """The run's row in docs/benchmarks.md: its success with the Wilson interval, and the target."""
-    from honed.bench import Figure, met
+    from honed.benchmarks.results import Figure, met
 
     low, high = out["success_ci95"]
     goal = TARGETS.get((out["task"], out["obs"]))

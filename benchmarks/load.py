@@ -89,7 +89,7 @@ def loader(dataset: Any, c: LoadBenchConfig) -> DataLoader[Any]:
 def run_bench(c: LoadBenchConfig) -> dict[str, Any]:
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-    from honed.bench import emit, record_in_docs
+    from honed.benchmarks.results import emit, record_in_docs
     from honed.data.dataset import EpisodeDataset
 
     work = Path(c.workdir) if c.workdir else Path(tempfile.mkdtemp(prefix="honed-bench-load-"))
@@ -120,8 +120,8 @@ def run_bench(c: LoadBenchConfig) -> dict[str, Any]:
     if not c.workdir:
         shutil.rmtree(work, ignore_errors=True)
     if c.write_docs:
-        from honed.bench import Figure, met
         from honed.benchmarks.record import docs_table, plain_figures
+        from honed.benchmarks.results import Figure, met
 
         speedup = out["speedup_vs_lerobot"]
         figures = [Figure("`speedup_vs_lerobot`", f"{speedup:.2f}", ">= 2", met(speedup >= 2)),

@@ -53,7 +53,7 @@ RECORD_FIGURES = ("write_mb_per_s", "bytes_per_frame", "encode_ms_p99", "lerobot
 
 def plain_figures(figures: dict[str, Any], keys: tuple[str, ...]) -> list[Any]:
     """Rows without a target for docs/benchmarks.md: the named figures that were measured."""
-    from honed.bench import Figure
+    from honed.benchmarks.results import Figure
 
     return [Figure(f"`{k}`", f"{figures[k]:.2f}") for k in keys if k in figures]
 
@@ -63,7 +63,7 @@ def dir_bytes(path: Path) -> int:
 
 
 def run_bench(c: RecordBenchConfig) -> dict[str, Any]:
-    from honed.bench import Figure, emit, met, record_in_docs
+    from honed.benchmarks.results import Figure, emit, met, record_in_docs
     from honed.data.record import Recorder, open_store_for
     from honed.data.synthetic import SyntheticRobot, SyntheticTeleop
 

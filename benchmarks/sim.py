@@ -140,7 +140,7 @@ def render_fps(cfg: SimConfig, size: int, seconds: float) -> float:
 
 
 def run_bench(c: SimBenchConfig) -> dict:
-    from honed.bench import emit, record_in_docs
+    from honed.benchmarks.results import emit, record_in_docs
 
     cfg = SimConfig(task=c.task)
     rows = []
@@ -184,7 +184,7 @@ of the raw ``mj_step`` bound, times SyncVectorEnv's rate."""
 
 def figures(top: dict) -> list[Any]:
     """The current figures at the largest number of worlds, with their targets."""
-    from honed.bench import Figure, met
+    from honed.benchmarks.results import Figure, met
 
     n = top["num_envs"]
     rows = [Figure(f"batched env-steps/s, {n} envs", f"{top['batched_env_steps_per_s']:.0f}")]

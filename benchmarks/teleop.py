@@ -33,7 +33,7 @@ class TeleopBenchConfig:
 
 
 def run_bench(cfg: TeleopBenchConfig) -> dict[str, Any]:
-    from honed.bench import emit, record_in_docs
+    from honed.benchmarks.results import emit, record_in_docs
     from honed.hardware.emulator.process import EmulatorProcess
     from honed.hardware.teleop_cli import TeleopConfig, teleoperate
 
@@ -72,7 +72,7 @@ def run_bench(cfg: TeleopBenchConfig) -> dict[str, Any]:
 
 def figures(r: dict[str, Any]) -> list[Any]:
     """The current figures of the teleoperation loop, with their targets."""
-    from honed.bench import Figure, met
+    from honed.benchmarks.results import Figure, met
 
     return [
         Figure(f"achieved rate at {r['target_hz']:.0f} Hz (Hz)", f"{r['achieved_hz']:.1f}",

@@ -226,13 +226,13 @@ def test_a_store_with_fewer_demos_is_topped_up_on_the_next_seeds(tmp_path, capsy
 
 
 def test_a_run_that_would_replace_a_section_of_other_settings_is_refused_before_work(tmp_path, monkeypatch):
-    import honed.bench
+    from honed.benchmarks import results
 
     docs = tmp_path / "benchmarks.md"
-    monkeypatch.setattr(honed.bench, "DOCS", docs)
+    monkeypatch.setattr(results, "DOCS", docs)
     cfg = dataclasses.replace(VERB.presets["debug"], output=str(tmp_path / "out"), write_docs=True)
     recorded = command_line(dataclasses.replace(cfg, steps=16))
-    honed.bench.record_in_docs(docs_key(cfg), recorded, "| table |", [honed.bench.Figure("success", "1%")])
+    results.record_in_docs(docs_key(cfg), recorded, "| table |", [results.Figure("success", "1%")])
     with pytest.raises(SystemExit, match=r"would replace the .* figures .*steps 16 -> 4.*label=<name>"):
         run_bench(cfg)
     assert not (tmp_path / "out").exists()  # refused before any demo was recorded

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import honed.bench
-from honed.bench import HEADER, Figure, cells, record_in_docs, recorded_command
+import honed.benchmarks.results
+from honed.benchmarks.results import HEADER, Figure, cells, record_in_docs, recorded_command
 
 PAGE = """# Benchmarks
 
@@ -35,7 +35,7 @@ Reading the bus figures.
 
 @pytest.fixture
 def docs(tmp_path, monkeypatch):
-    monkeypatch.setattr(honed.bench, "machine", lambda: "test machine")
+    monkeypatch.setattr(honed.benchmarks.results, "machine", lambda: "test machine")
     path = tmp_path / "benchmarks.md"
     path.write_text(PAGE)
     return path
@@ -116,7 +116,7 @@ def test_a_recorded_command_reads_back_whatever_it_holds(tmp_path_factory, words
     path.write_text("# Benchmarks\n")
     command = f"honed-bench learning {words}"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(honed.bench, "machine", lambda: "a | b")
+        patch.setattr(honed.benchmarks.results, "machine", lambda: "a | b")
         record_in_docs("learning_x", command, "r", [Figure(cell, "1 | 2", "| 3", "met")], path)
     assert recorded_command("learning_x", path) == command
     row = next(line for line in path.read_text().splitlines() if "bench:learning_x" in line)
@@ -127,7 +127,7 @@ def test_a_recorded_command_reads_back_whatever_it_holds(tmp_path_factory, words
 def test_a_benchmark_run_with_write_docs_fills_its_table(docs, monkeypatch, capsys):
     from honed.benchmarks.codecs import CodecBenchConfig, run_bench
 
-    monkeypatch.setattr(honed.bench, "DOCS", docs)
+    monkeypatch.setattr(honed.benchmarks.results, "DOCS", docs)
     run_bench(CodecBenchConfig(frames=4, height=48, width=64, write_docs=True))
     rows = table_of(docs.read_text(), "## `honed-bench codecs`")[2:]
     assert len(rows) == 6 and all("<!-- bench:codecs -->" in row for row in rows)
@@ -138,9 +138,9 @@ def test_a_benchmark_run_with_write_docs_fills_its_table(docs, monkeypatch, caps
 def test_targets_are_judged_on_the_figures_they_name():
     from honed.benchmarks.bus import figures as bus
     from honed.benchmarks.learning import figure as learning
+    from honed.benchmarks.policy import figures as policy
     from honed.benchmarks.sim import figures as sim
     from honed.benchmarks.teleop import figures as teleop
-    from honed.policies.bench_policy import figures as policy
 
     def verdicts(rows):
         return [row.met for row in rows if row.met != "-"]

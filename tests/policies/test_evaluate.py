@@ -201,7 +201,7 @@ def test_train_then_evaluate_end_to_end(demo_store, tmp_path):
     assert (tmp_path / "cmp" / "compare.png").exists()
     assert comparison["labels"] == [f"run/last{side}" for side in (" (a)", " (b)")]
     check_recorded_seeds_warn(checkpoint, tmp_path)
-    from honed.policies.bench_pose import PoseBenchConfig, run_bench
+    from honed.benchmarks.pose import PoseBenchConfig, run_bench
 
     with pytest.raises(SystemExit, match="no pose head; train with policy.privileged_aux_weight > 0"):
         run_bench(PoseBenchConfig(checkpoint=str(checkpoint), episodes=2))
@@ -309,7 +309,7 @@ def test_a_pose_loss_run_on_twin_demos_evaluates_without_reading_object_poses(de
 
 def check_ensemble_pose_bench(checkpoint: Path, tmp_path: Path) -> None:
     """An ensemble's pose reading is the mean of its members' heads; a member without one is named."""
-    from honed.policies.bench_pose import PoseBenchConfig, pose_readers, run_bench
+    from honed.benchmarks.pose import PoseBenchConfig, pose_readers, run_bench
     from honed.policies.diffusion.ensemble import join_policies
 
     first, second = load_policy(checkpoint), load_policy(checkpoint)
@@ -343,7 +343,7 @@ def check_pose_bench(checkpoint: Path, demo_store: Path, out: Path) -> None:
     """honed-bench pose reads the head on evaluation first frames (joined to honed-eval by seed, the
     truth being the twin's cube at that seed) and on demo frames."""
     from honed.features import PRIVILEGED
-    from honed.policies.bench_pose import PoseBenchConfig, run_bench
+    from honed.benchmarks.pose import PoseBenchConfig, run_bench
     from honed.sim import make_batched_env
 
     summary = run_bench(PoseBenchConfig(checkpoint=str(checkpoint), episodes=3, num_envs=2, dataset=str(demo_store),

@@ -178,7 +178,7 @@ def plot(path: Path, first: dict[str, np.ndarray], errors: np.ndarray, demo: np.
 def run_bench(c: PoseBenchConfig) -> dict[str, Any]:
     import torch
 
-    from honed.bench import emit
+    from honed.benchmarks.results import emit
     from honed.policies import load_policy
 
     check(c)

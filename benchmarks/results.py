@@ -1,4 +1,5 @@
-"""``honed-bench <name>``: benchmarks of every part. Each prints one JSON object as its last line."""
+"""How a benchmark reports: one JSON object as the last line of output, the machine it ran on, and its
+figures as rows of its table in docs/benchmarks.md (the whole run appended to docs/experiments.md)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,10 @@ import json
 import platform
 import re
 from collections.abc import Sequence
-from importlib import import_module
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from honed.cli import Verb, run
-
-BENCHES: dict[str, Verb] = {}
-"""name -> Verb; each area's bench module adds itself in ``_load``."""
-
-DOCS = Path(__file__).resolve().parent / "docs" / "benchmarks.md"
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 
 def machine() -> str:
@@ -147,28 +142,3 @@ def record_in_docs(
 
 RECORDED = "## Runs recorded by `write_docs=true`"
 """The heading of docs/experiments.md under which each recorded run is appended."""
-
-
-MODULES: dict[str, str] = {
-    "sim": "honed.benchmarks.sim",
-    "experts": "honed.benchmarks.experts",
-    "record": "honed.benchmarks.record",
-    "load": "honed.benchmarks.load",
-    "codecs": "honed.benchmarks.codecs",
-    "bus": "honed.benchmarks.bus",
-    "teleop": "honed.benchmarks.teleop",
-    "policy": "honed.policies.bench_policy",
-    "learning": "honed.benchmarks.learning",
-    "pose": "honed.policies.bench_pose",
-}
-"""Verb -> the module whose ``VERB`` runs it, in the order ``--help`` lists them."""
-
-
-def _load() -> None:
-    for name, module in MODULES.items():
-        BENCHES.setdefault(name, import_module(module).VERB)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    _load()
-    run("bench", BENCHES, argv)

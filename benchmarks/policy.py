@@ -137,7 +137,7 @@ def percentiles(prefix: str, times: list[float]) -> dict[str, float]:
 
 
 def run_bench(c: PolicyBenchConfig) -> dict[str, Any]:
-    from honed.bench import emit, record_in_docs
+    from honed.benchmarks.results import emit, record_in_docs
 
     torch.set_num_threads(c.threads)
     unknown = set(c.samplers) - set(SAMPLERS)
@@ -186,7 +186,7 @@ TARGET = 0.5
 
 def figures(result: dict[str, Any]) -> list[Any]:
     """The current figures: each sampler's p50 against lerobot's, with the target on their ratio."""
-    from honed.bench import Figure, met
+    from honed.benchmarks.results import Figure, met
 
     rows = []
     for name in SAMPLERS:
