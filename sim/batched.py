@@ -128,8 +128,9 @@ class Advance:
     """(N,) bool: the backend's own time limit ended the episode (None: ``max_steps`` decides)."""
 
 
-def _cpu(x: torch.Tensor | np.ndarray, dtype: torch.dtype) -> torch.Tensor:
-    return torch.as_tensor(x).detach().to("cpu", dtype)
+def _host(x: torch.Tensor | np.ndarray, dtype: type) -> np.ndarray:
+    """(N,) flags or rewards as a numpy array (the bookkeeping is a few numbers per world)."""
+    return np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=dtype)
 
 
 def select_rows(obs: Observation, ids: np.ndarray) -> Observation:
@@ -184,8 +185,8 @@ class AutoResetEnv(ABC):
         num_envs: int,
         seed: int,
         device: str | torch.device,
-        low: np.ndarray | torch.Tensor,
-        high: np.ndarray | torch.Tensor,
+        low: np.ndarray,
+        high: np.ndarray,
         max_steps: int | None,
     ):
         self.cfg = cfg
@@ -194,10 +195,9 @@ class AutoResetEnv(ABC):
         self.device = torch.device(device)
         self.max_steps = max_steps
         """Episode length limit in control steps (None: the backend ends episodes itself)."""
-        self._low = torch.as_tensor(low, dtype=torch.float64)
-        self._high = torch.as_tensor(high, dtype=torch.float64)
-        self.action_low = self._low.to(self.device, torch.float32)
-        self.action_high = self._high.to(self.device, torch.float32)
+        self._low, self._high = np.asarray(low, np.float64), np.asarray(high, np.float64)
+        self.action_low = torch.as_tensor(self._low, dtype=torch.float32, device=self.device)
+        self.action_high = torch.as_tensor(self._high, dtype=torch.float32, device=self.device)
         self.tally = EpisodeTally(num_envs)
 
     @property
@@ -258,18 +258,17 @@ class AutoResetEnv(ABC):
     def step(self, actions: torch.Tensor | np.ndarray) -> StepResult:
         targets, clipped = check_joint_targets(actions, self.num_envs, self._low, self._high)
         out = self._advance(targets)
-        reward = _cpu(out.reward, torch.float64)
-        self.tally.add(reward.numpy())
-        terminated = _cpu(out.terminated, torch.bool)
-        diverged = _cpu(out.diverged, torch.bool)
-        truncated = diverged.clone()
+        reward = _host(out.reward, np.float64)
+        self.tally.add(reward)
+        terminated, diverged = _host(out.terminated, np.bool_), _host(out.diverged, np.bool_)
+        truncated = diverged.copy()
         if out.truncated is not None:
-            truncated |= _cpu(out.truncated, torch.bool)
+            truncated |= _host(out.truncated, np.bool_)
         if self.max_steps is not None:
-            truncated |= torch.from_numpy(self.tally.steps >= self.max_steps)
+            truncated |= self.tally.steps >= self.max_steps
         truncated &= ~terminated
         done = terminated | truncated
-        ids = np.flatnonzero(done.numpy())
+        ids = np.flatnonzero(done)
         endings = self._endings() if len(ids) else [""] * self.num_envs  # before the reset
         final = self._observe()
         obs = final
@@ -277,17 +276,23 @@ class AutoResetEnv(ABC):
             self._start(ids, None)
             obs = replace_rows(final, ids, self._observe(ids))
         info: dict[str, Any] = {
-            "success": _cpu(out.success, torch.bool),
+            "success": torch.from_numpy(_host(out.success, np.bool_)),
             "action_clipped": clipped.cpu(),
-            "diverged": diverged,
-            **self.tally.close(done.numpy()),
-            "done": done,
-            "endings": [e if d else "" for e, d in zip(endings, done.tolist(), strict=True)],
+            "diverged": torch.from_numpy(diverged),
+            **self.tally.close(done),
+            "done": torch.from_numpy(done),
+            "endings": [e if d else "" for e, d in zip(endings, done, strict=True)],
             "final_observation": final,
-            "final_mask": done.clone(),
+            "final_mask": torch.from_numpy(done.copy()),
         }
         dev = self.device
-        return obs, reward.float().to(dev), terminated.to(dev), truncated.to(dev), info
+        return (
+            obs,
+            torch.from_numpy(reward.astype(np.float32)).to(dev),
+            torch.from_numpy(terminated).to(dev),
+            torch.from_numpy(truncated).to(dev),
+            info,
+        )
 
     @abstractmethod
     def close(self) -> None: ...

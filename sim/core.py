@@ -33,21 +33,29 @@ def check_joint_targets(
     high: torch.Tensor | np.ndarray,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Refuse misshapen or non-finite (num_envs, joints) targets naming the env; returns the targets
-    as float64 clipped to [low, high] and the per-env count of clipped values, both on the device the
-    targets came on."""
-    targets = torch.as_tensor(action).detach().to(torch.float64)
+    as float64 clipped to [low, high] and the per-env count of clipped values, as torch tensors on
+    the device the targets came on (host data is checked in numpy, a device's tensors in torch)."""
+    on_device = isinstance(action, torch.Tensor) and action.device.type != "cpu"
+    targets: Any = (
+        action.detach().to(torch.float64)
+        if on_device
+        else np.asarray(action.detach() if isinstance(action, torch.Tensor) else action, dtype=np.float64)
+    )
     expected = (num_envs, len(low))
     if tuple(targets.shape) != expected:
         raise ValueError(
             f"field 'action' has shape {tuple(targets.shape)}, expected {expected} (num_envs, joints)"
         )
-    finite = torch.isfinite(targets).all(dim=1)
-    if not bool(finite.all()):
-        i = int(torch.nonzero(~finite)[0, 0])
+    xp: Any = torch if on_device else np  # the same calls in both
+    finite = xp.isfinite(targets).all(axis=1)
+    if not finite.all():
+        i = int((~finite).nonzero()[0][0])
         raise ValueError(f"env {i}: field 'action' holds non-finite values {targets[i].tolist()}")
-    lo, hi = (torch.as_tensor(b, dtype=torch.float64).to(targets.device) for b in (low, high))
-    clipped = torch.clamp(targets, lo, hi)
-    return clipped, (clipped != targets).sum(dim=1)
+    lo, hi = (
+        xp.asarray(b, dtype=xp.float64, device=targets.device if on_device else None) for b in (low, high)
+    )
+    clipped = xp.clip(targets, lo, hi)
+    return torch.as_tensor(clipped), torch.as_tensor((clipped != targets).sum(axis=1))
 
 
 def build_world(cfg: SimConfig) -> tuple[mujoco.MjModel, Task, int]:
@@ -149,12 +157,12 @@ class TwinCore:
         and images on the CPU (from numpy), ``task`` a list of strings."""
         rows = slice(None) if ids is None else np.asarray(ids)
         t = self.backend.tensors()
-        qpos, qvel = t["qpos"], t["qvel"]
+        qpos, qvel = t["qpos"].index_select(1, self.arm), t["qvel"].index_select(1, self.arm)
         if ids is not None:
             index = torch.as_tensor(rows, device=qpos.device)
-            qpos, qvel = qpos[index], qvel[index]
+            qpos, qvel = qpos.index_select(0, index), qvel.index_select(0, index)
         obs: dict[str, Any] = {
-            STATE: torch.cat([qpos[:, self.arm], qvel[:, self.arm]], dim=1).float(),  # (N, 12)
+            STATE: torch.cat([qpos, qvel], dim=1).float(),  # (N, 12)
             PRIVILEGED: torch.from_numpy(self.task.privileged(self.backend.view(self.instruction))[rows]),
         }
         if self.renderer is not None:

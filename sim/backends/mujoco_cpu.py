@@ -40,6 +40,7 @@ class MujocoBackend(PhysicsBackend):
         # Views into each MjData's own memory, made once: attribute access builds a new array each time.
         self._views = [[getattr(d, name) for name in _FIELDS] for d in self.datas]
         self._rows = [[buf[i] for buf in self._buffers.values()] for i in range(num_envs)]
+        self._tensors = {name: torch.from_numpy(self._buffers[name]) for name in ("qpos", "qvel")}
         self._warnings = [d.warning.number for d in self.datas]  # each world's warning counts, live
         self._diverged = np.zeros(num_envs, dtype=bool)
 
@@ -96,6 +97,10 @@ class MujocoBackend(PhysicsBackend):
     def arrays(self) -> dict[str, np.ndarray]:
         """Views of the buffers the stepping threads filled; valid until the next step or reset."""
         return self._buffers
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The shared qpos and qvel buffers as torch tensors (same memory)."""
+        return self._tensors
 
     def world(self, i: int) -> mujoco.MjData:
         return self.datas[i]
