@@ -267,8 +267,8 @@ def train_config(c: LearningBenchConfig, store: Path, run: Path) -> Any:
 
 def run_bench(c: LearningBenchConfig) -> dict[str, Any]:
     from honed.benchmarks.results import emit, record_in_docs
+    from honed.evaluation.evaluate import EvalConfig, evaluate
     from honed.policies.train import train
-    from honed.sim.evaluate import EvalConfig, evaluate
 
     check(c)
     root = Path(c.output)

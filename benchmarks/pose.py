@@ -98,9 +98,9 @@ def predict_xy(readers: list[Any], frames: dict[str, Any]) -> np.ndarray:
 
 def first_frames(policy: Any, readers: list[Any], c: PoseBenchConfig) -> dict[str, np.ndarray]:
     """Seeds, true and predicted object xy on the first frame of each evaluation episode."""
+    from honed.evaluation.evaluate import env_options
     from honed.features import PRIVILEGED
     from honed.sim import make_batched_env
-    from honed.sim.evaluate import env_options
 
     env = make_batched_env(c.task, min(c.num_envs, c.episodes), **env_options(policy.contract))
     seeds: list[int] = []

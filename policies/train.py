@@ -110,7 +110,7 @@ def check_task(contract: Contract, task: str) -> None:
     """Refuse to train a policy the twin task could not run (features or control rate differ)."""
     if not task:
         return
-    from honed.sim.evaluate import twin_features
+    from honed.evaluation.evaluate import twin_features
 
     features, hz = twin_features(task, contract)
     contract.check(features, hz, where=f"twin task {task!r}")
@@ -309,7 +309,7 @@ def evaluator_for(cfg: TrainConfig) -> Callable[[Policy], dict[str, Any]] | None
 def evaluate_during_training(policy: Policy, cfg: TrainConfig) -> dict[str, Any]:
     """``cfg.eval_episodes`` episodes of the twin task from reset seeds at ``TRAINING_EVAL_SEED``
     (evaluation in the twin is imported here, when a run evaluates, not with this module)."""
-    from honed.sim.evaluate import EvalConfig, evaluate_policy
+    from honed.evaluation.evaluate import EvalConfig, evaluate_policy
 
     ecfg = EvalConfig(task=cfg.task, episodes=cfg.eval_episodes, num_envs=cfg.eval_envs, seed=TRAINING_EVAL_SEED,
                       n_action_steps=cfg.eval_n_action_steps, videos=0, progress=False)  # fmt: skip

@@ -1,4 +1,4 @@
-"""The SO-101 MuJoCo twin: scene, tasks, single and batched envs, backends, experts, evaluation."""
+"""The SO-101 MuJoCo twin: scene, tasks, single and batched envs, backends, experts."""
 
 from __future__ import annotations
 

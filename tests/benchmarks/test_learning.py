@@ -22,7 +22,7 @@ from honed.benchmarks.learning import (
 
 
 def test_best_checkpoint_is_benchmarked_and_reported(tmp_path, capsys, monkeypatch):
-    import honed.sim.evaluate as evaluate_module
+    import honed.evaluation.evaluate as evaluate_module
 
     executed: list[int] = []  # actions per chunk of every evaluation, in training and after
     real = evaluate_module.evaluate_policy

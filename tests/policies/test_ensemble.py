@@ -9,11 +9,11 @@ import json
 import pytest
 import torch
 
+from honed.evaluation.evaluate import EvalConfig, evaluate
 from honed.features import Features, image_key
 from honed.policies import ChunkExecutor, DiffusionEnsemble, load_policy, save_policy
 from honed.policies.cli import main as train_main
 from honed.policies.diffusion.ensemble import join_policies
-from honed.sim.evaluate import EvalConfig, evaluate
 
 
 def members(pk, count: int = 2, cameras: tuple[str, ...] = ("front",), **overrides: object) -> list:

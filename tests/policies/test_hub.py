@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from honed.evaluation.evaluate import main as eval_main
 from honed.policies import load_policy, save_policy
 from honed.policies.checkpoint import read_contract
 from honed.policies.cli import main as train_main
 from honed.policies.hub import output_home
-from honed.sim.evaluate import main as eval_main
 
 CHECKPOINT_FILES = ["config.json", "contract.json", "model.safetensors", "text_encoder/added_tokens.json",
                     "text_encoder/config.json", "text_encoder/tokenizer_config.json"]  # fmt: skip

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import torch
 
+from honed.evaluation.evaluate import twin_features
 from honed.policies.checkpoint import load_policy
-from honed.sim.evaluate import twin_features
 
 SHIPPED = Path(__file__).resolve().parents[2] / "policies" / "pretrained" / "pick_cube_state"
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 TRAINING = "honed.policies.train"
-EVALUATION = "honed.sim.evaluate"
+EVALUATION = "honed.evaluation.evaluate"
 SHARED = ["checkpoints", "ema", "evaluator", "guard", "report", "run_folder", "state"]
 
 

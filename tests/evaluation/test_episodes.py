@@ -12,9 +12,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from honed.evaluation.evaluate import EvalConfig, evaluate, evaluate_policy, run_episodes
 from honed.features import STATE, TASK
 from honed.policies import POLICIES, CheckpointError, ChunkExecutor, load_policy, save_policy
-from honed.sim.evaluate import EvalConfig, evaluate, evaluate_policy, run_episodes
 
 
 class ScriptedEnv:

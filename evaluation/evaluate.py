@@ -29,18 +29,17 @@ import torch
 from tqdm import tqdm
 
 from honed.cli import Verb, bounded
+from honed.evaluation.report import (
+    EpisodeRecorder,
+    checkpoint_labels,
+    plot_comparison,
+    plot_evaluation,
+    write_index,
+)
+from honed.evaluation.stats import paired_comparison, summarize
 from honed.features import IMAGE_PREFIX, Features
 from honed.policies.base import SamplesNoise
 from honed.policies.executor import ChunkExecutor, describe
-from honed.sim.eval_report import (
-    EpisodeRecorder,
-    checkpoint_labels,
-    paired_comparison,
-    plot_comparison,
-    plot_evaluation,
-    summarize,
-    write_index,
-)
 from honed.sim.seeds import HELD_OUT_SEED
 
 TWIN_BACKENDS = ("mujoco", "warp")

@@ -12,11 +12,18 @@ import pytest
 import torch
 
 from honed.data.store import EpisodeStore
+from honed.evaluation.evaluate import (
+    CompareConfig,
+    EvalConfig,
+    compare,
+    evaluate,
+    evaluate_policy,
+    seed_warnings,
+)
 from honed.features import ACTION, Feature, Features, image_key
 from honed.policies import Contract, ContractError, DiffusionPolicy, load_policy, save_policy
 from honed.policies.train import train
 from honed.policies.train_config import DEBUG, TrainConfig
-from honed.sim.evaluate import CompareConfig, EvalConfig, compare, evaluate, evaluate_policy, seed_warnings
 from honed.sim.seeds import HELD_OUT_SEED
 from honed.sim.tasks.pick import GRASP_ENDINGS
 
@@ -29,7 +36,7 @@ def seven_joint_policy(pk) -> DiffusionPolicy:
 
 
 def test_a_policy_with_other_action_features_is_refused_before_any_episode(pk, monkeypatch):
-    import honed.sim.evaluate as ev
+    import honed.evaluation.evaluate as ev
 
     monkeypatch.setattr(ev, "run_episodes", lambda *a, **k: pytest.fail("an episode ran"))
     with pytest.raises(ContractError, match=r"action: float32\[7\] vs float32\[6\]"):
@@ -39,7 +46,7 @@ def test_a_policy_with_other_action_features_is_refused_before_any_episode(pk, m
 
 
 def test_a_policy_trained_with_the_camera_elsewhere_is_refused_before_any_episode(pk, monkeypatch):
-    import honed.sim.evaluate as ev
+    import honed.evaluation.evaluate as ev
 
     monkeypatch.setattr(ev, "run_episodes", lambda *a, **k: pytest.fail("an episode ran"))
     base = pk.make_contract(("front",), cfg=pk.tiny_config())
@@ -54,7 +61,7 @@ def test_a_policy_trained_with_the_camera_elsewhere_is_refused_before_any_episod
 
 
 def test_a_task_embedding_refuses_instructions_it_never_saw(pk, monkeypatch):
-    import honed.sim.evaluate as ev
+    import honed.evaluation.evaluate as ev
 
     monkeypatch.setattr(ev, "run_episodes", lambda *a, **k: pytest.fail("an episode ran"))
     policy = pk.make_policy(language="embedding")
@@ -83,7 +90,7 @@ def test_episodes_are_paired_by_seed(pk):
 
 
 def test_executed_steps_beyond_the_horizon_are_refused_before_any_episode(pk, monkeypatch):
-    import honed.sim.evaluate as ev
+    import honed.evaluation.evaluate as ev
 
     monkeypatch.setattr(ev, "run_episodes", lambda *a, **k: pytest.fail("an episode ran"))
     cfg = EvalConfig(task="pick_cube", episodes=2, num_envs=2, n_action_steps=9, progress=False)
@@ -135,7 +142,7 @@ def test_an_evaluation_scales_the_initial_noise_it_was_given(pk):
 
 @pytest.mark.parametrize("scale", [-0.5, float("nan"), float("inf")])
 def test_a_noise_scale_that_is_no_factor_is_refused_before_any_episode(pk, monkeypatch, scale):
-    import honed.sim.evaluate as ev
+    import honed.evaluation.evaluate as ev
 
     monkeypatch.setattr(ev, "run_episodes", lambda *a, **k: pytest.fail("an episode ran"))
     with pytest.raises(SystemExit, match=r"noise_scale \(.*\) must be a finite factor >= 0"):
@@ -152,7 +159,7 @@ def test_a_noise_scale_that_is_no_factor_is_refused_before_any_episode(pk, monke
 def test_a_sampler_the_checkpoint_cannot_take_is_refused_before_any_episode(
     pk, monkeypatch, override, message
 ):
-    import honed.sim.evaluate as ev
+    import honed.evaluation.evaluate as ev
 
     monkeypatch.setattr(ev, "run_episodes", lambda *a, **k: pytest.fail("an episode ran"))
     cfg = EvalConfig(task="pick_cube", episodes=2, num_envs=2, progress=False, **override)
@@ -231,7 +238,7 @@ def test_a_task_the_checkpoint_was_not_trained_on_is_refused_unless_allowed(
     pk, tmp_path, monkeypatch, capsys
 ):
     """A state-only pick_cube checkpoint used to evaluate on push_t without a word."""
-    import honed.sim.evaluate as ev
+    import honed.evaluation.evaluate as ev
 
     policy = pk.make_policy()
     policy.contract = dataclasses.replace(policy.contract, trained_tasks=("pick_cube",))
@@ -269,7 +276,7 @@ def test_a_checkpoint_that_does_not_name_its_tasks_evaluates_with_a_warning(pk, 
 
 def test_compare_labels_the_runs_by_their_checkpoints(tmp_path, monkeypatch):
     """compare.png used to label the runs by their evaluation folders (eval_pick_cube twice, or a and b)."""
-    import honed.sim.evaluate as ev
+    import honed.evaluation.evaluate as ev
 
     drawn = []
     monkeypatch.setattr(ev, "plot_comparison", lambda comparison, names, path: drawn.append(names))
@@ -342,8 +349,8 @@ def check_ensemble_pose_bench(checkpoint: Path, tmp_path: Path) -> None:
 def check_pose_bench(checkpoint: Path, demo_store: Path, out: Path) -> None:
     """honed-bench pose reads the head on evaluation first frames (joined to honed-eval by seed, the
     truth being the twin's cube at that seed) and on demo frames."""
-    from honed.features import PRIVILEGED
     from honed.benchmarks.pose import PoseBenchConfig, run_bench
+    from honed.features import PRIVILEGED
     from honed.sim import make_batched_env
 
     summary = run_bench(PoseBenchConfig(checkpoint=str(checkpoint), episodes=3, num_envs=2, dataset=str(demo_store),
