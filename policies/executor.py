@@ -63,6 +63,8 @@ class ChunkExecutor:
         self.policy, self.num_envs, self.n_action_steps = policy, num_envs, steps
         self.n_obs_steps = contract.n_obs_steps
         self.device = policy.device
+        self._encoder = policy if isinstance(policy, EncodesFrames) else None  # asked once, not every step
+        self._samples = isinstance(policy, SamplesNoise)
         self.keys = [k for k in contract.observation_keys if k != TASK]
         """Frame keys a history of raw frames keeps (policies that do not encode frames one by one)."""
         self._history: dict[str, Tensor] = {}  # key -> (B, n_obs_steps, ...)
@@ -102,11 +104,10 @@ class ChunkExecutor:
         (B, H, W, 3), task). ``noise`` (B, ...): the initial noise of each slot's chunk, read only for
         the slots that plan at this step (None: the policy draws its own)."""
         frame = self._on_device(frame)
-        if noise is not None and not isinstance(self.policy, SamplesNoise):
+        if noise is not None and not self._samples:
             raise ValueError(f"a {self.policy.name} policy samples no noise: pass noise=None")
-        reads = np.flatnonzero(
-            self._left < self.n_obs_steps
-        )  # the next chunk of these slots reads this frame
+        # the next chunk of these slots reads this frame
+        reads = np.flatnonzero(self._left < self.n_obs_steps)
         self._remember(frame, reads)
         plans = np.flatnonzero(self._left == 0)
         if plans.size:
@@ -126,8 +127,8 @@ class ChunkExecutor:
         return {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in frame.items()}
 
     def _encode(self, frames: Batch) -> dict[str, Tensor]:
-        if isinstance(self.policy, EncodesFrames):
-            return {ENCODED: self.policy.observe(frames)}  # (k, F)
+        if self._encoder is not None:
+            return {ENCODED: self._encoder.observe(frames)}  # (k, F)
         missing = [k for k in self.keys if k not in frames]
         if missing:
             raise ValueError(f"observation lacks fields {missing} that this policy reads")
@@ -159,13 +160,11 @@ class ChunkExecutor:
             if noise.shape[:1] != (self.num_envs,):
                 raise ValueError(f"noise has {noise.shape[0]} rows, the executor runs {self.num_envs} envs")
             noise = noise.to(self.device)[index]
-        if isinstance(self.policy, EncodesFrames):
-            chunk = self.policy.chunk_from_history(history[ENCODED], current, noise)
+        if self._encoder is not None:
+            chunk = self._encoder.chunk_from_history(history[ENCODED], current, noise)
         else:
             obs = {k: v for k, v in current.items() if not torch.is_tensor(v)} | history
-            chunk = (
-                self.policy.predict_chunk(obs, noise) if noise is not None else self.policy.predict_chunk(obs)
-            )
+            chunk = self.policy.predict_chunk(obs, noise)  # noise None for a policy without a sampler
         chunk = check_finite(chunk, self.policy.name)  # (k, H, A)
         if self._chunks is None:
             shape = (self.num_envs, self.n_action_steps, chunk.shape[-1])
