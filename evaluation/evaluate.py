@@ -39,7 +39,7 @@ from honed.evaluation.report import (
 from honed.evaluation.stats import paired_comparison, summarize
 from honed.features import IMAGE_PREFIX, Features
 from honed.policies.base import SamplesNoise
-from honed.policies.executor import ChunkExecutor, describe
+from honed.policies.executor import ChunkExecutor, execution_settings
 from honed.sim.seeds import HELD_OUT_SEED
 
 TWIN_BACKENDS = ("mujoco", "warp")
@@ -319,7 +319,7 @@ def evaluate_policy(
     result = {
         "task": cfg.task,
         **summarize(episodes),
-        **describe(executor),
+        **execution_settings(executor),
         "noise_scale": cfg.noise_scale,
         "contract_digest": contract.digest,
         "trained_tasks": list(contract.trained_tasks),

@@ -173,7 +173,7 @@ class ChunkExecutor:
         self._left[rows] = self.n_action_steps
 
 
-def describe(executor: ChunkExecutor) -> dict[str, Any]:
+def execution_settings(executor: ChunkExecutor) -> dict[str, Any]:
     """What an evaluation reports of how it drove the policy: executed steps, and the sampler if any."""
     policy = executor.policy
     sampling = policy.sampling() if isinstance(policy, SamplesNoise) else {}
