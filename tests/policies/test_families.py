@@ -11,7 +11,6 @@ import pytest
 from honed.policies import POLICIES, POLICY_CONFIGS, PolicyConfig
 from honed.registry import UnknownNameError
 
-
 STAGES = """
 import json, sys
 def families():
@@ -43,7 +42,9 @@ def test_every_family_is_listed_and_unknown_ones_are_named():
     for name in POLICIES.names():
         policy, config = POLICIES.get(name), POLICY_CONFIGS.get(name)
         assert policy.name == name and policy.config_class is config and issubclass(config, PolicyConfig)
-    with pytest.raises(UnknownNameError, match="unknown policy 'act'; valid policy names: diffusion, diffusion_ensemble"):
+    with pytest.raises(
+        UnknownNameError, match="unknown policy 'act'; valid policy names: diffusion, diffusion_ensemble"
+    ):
         POLICIES.get("act")
 
 
