@@ -38,7 +38,7 @@ def check_joint_targets(
     on_device = isinstance(action, torch.Tensor) and action.device.type != "cpu"
     targets: Any = (
         action.detach().to(torch.float64)
-        if on_device
+        if on_device and isinstance(action, torch.Tensor)
         else np.asarray(action.detach() if isinstance(action, torch.Tensor) else action, dtype=np.float64)
     )
     expected = (num_envs, len(low))
