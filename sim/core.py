@@ -35,25 +35,23 @@ def check_joint_targets(
     """Refuse misshapen or non-finite (num_envs, joints) targets naming the env; returns the targets
     as float64 clipped to [low, high] and the per-env count of clipped values, as torch tensors on
     the device the targets came on (host data is checked in numpy, a device's tensors in torch)."""
-    on_device = isinstance(action, torch.Tensor) and action.device.type != "cpu"
-    targets: Any = (
-        action.detach().to(torch.float64)
-        if on_device and isinstance(action, torch.Tensor)
-        else np.asarray(action.detach() if isinstance(action, torch.Tensor) else action, dtype=np.float64)
-    )
+    targets: Any
+    xp: Any  # numpy or torch: the calls below are the same in both
+    if isinstance(action, torch.Tensor) and action.device.type != "cpu":
+        targets, xp, device = action.detach().to(torch.float64), torch, action.device
+    else:
+        host = action.detach() if isinstance(action, torch.Tensor) else action
+        targets, xp, device = np.asarray(host, dtype=np.float64), np, None
     expected = (num_envs, len(low))
     if tuple(targets.shape) != expected:
         raise ValueError(
             f"field 'action' has shape {tuple(targets.shape)}, expected {expected} (num_envs, joints)"
         )
-    xp: Any = torch if on_device else np  # the same calls in both
     finite = xp.isfinite(targets).all(axis=1)
     if not finite.all():
         i = int((~finite).nonzero()[0][0])
         raise ValueError(f"env {i}: field 'action' holds non-finite values {targets[i].tolist()}")
-    lo, hi = (
-        xp.asarray(b, dtype=xp.float64, device=targets.device if on_device else None) for b in (low, high)
-    )
+    lo, hi = (xp.asarray(b, dtype=xp.float64, device=device) for b in (low, high))
     clipped = xp.clip(targets, lo, hi)
     return torch.as_tensor(clipped), torch.as_tensor((clipped != targets).sum(axis=1))
 
